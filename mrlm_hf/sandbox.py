@@ -1,0 +1,849 @@
+"""Run untrusted Python code (a model's program) in a separate, resource-limited process.
+
+``run_python(code)`` executes ``code`` in a fresh interpreter (``python -I -S``: isolated mode, no site-packages)
+in its own temporary working directory, which is deleted afterwards, and returns an ``ExecutionResult``. It never
+raises for anything the code does; bad arguments raise ``ValueError``. It uses no signals and no global state, so
+it can be called from many threads at once; ``SandboxPool`` / ``run_many`` run batches on a bounded thread pool.
+
+What is enforced (Linux):
+
+* **Time**: a wall-clock timeout measured from the moment the code starts (interpreter start-up is not counted,
+  so sub-second timeouts such as 0.2 s work), plus ``RLIMIT_CPU``. On timeout the whole process group is killed.
+* **Memory**: ``RLIMIT_AS`` (address space) of ``memory_mb``; allocating more raises ``MemoryError`` in the child.
+* **Files**: ``RLIMIT_FSIZE`` caps every file the code writes (``file_size_mb``); the working directory is the
+  only directory the code owns.
+* **Output**: stdout and stderr are read incrementally and each is capped at ``max_output_bytes``; a child that
+  prints more is killed (``error == "output_limit"``), so 100 MB of output never reaches the parent's memory.
+* **Signals / leftovers**: the child runs in a new session (``start_new_session``), so terminal signals do not
+  reach the trainer. Between the trainer and the code sits a small supervisor process (the code's parent is never
+  the trainer, so ``os.kill(os.getppid(), 9)`` cannot hit it). The supervisor is the code's child subreaper: when
+  the code exits or the run is stopped, it kills and reaps every process the code left behind (``setsid`` does
+  not escape it), so no stray process or zombie outlives the run; ``PR_SET_PDEATHSIG`` ends the run if the
+  trainer dies.
+* **Input**: ``stdin`` is fed through a pipe (a file only when it cannot fit in one), so what was read cannot be
+  read again.
+* **Process creation**: ``os.fork``, ``os.system``, ``os.exec*``, ``os.spawn*``, ``os.posix_spawn`` and
+  ``subprocess`` are replaced by functions raising ``PermissionError`` (a preamble, bypassable through ``ctypes``),
+  backed by ``RLIMIT_NPROC`` (``max_processes``, counting threads), which the kernel enforces.
+
+When the parent runs as **root** (the usual container case) the child additionally:
+
+* runs as a fresh unprivileged uid/gid (a random id above 1,000,000 that no other process uses, with no
+  supplementary groups and ``no_new_privs``). The file system is then read-only for it except for its working
+  directory, and it cannot signal or ptrace the trainer; ``RLIMIT_NPROC`` counts only its own processes, so a fork
+  bomb stops at ``max_processes``;
+* gets new Linux namespaces when the kernel allows them (``unshare``; needs ``CAP_SYS_ADMIN``, which Docker's
+  default profile lacks): a **network** namespace with no interfaces up (no network at all, not even loopback); a
+  **PID** namespace (the code sees only its own processes, and when it exits or is killed, every process it left
+  behind is killed by the kernel, even ones that called ``setsid``); and a **mount** namespace in which ``/tmp``,
+  ``/var/tmp`` and ``/dev/shm`` are small private tmpfs mounts (nothing written there survives the run or uses the
+  host's shared memory) and ``/proc`` shows only the sandbox. If the interpreter lives in a directory other users
+  cannot read (e.g. pyenv under ``/root``), that directory's ancestor is covered by an empty tmpfs in the child's
+  mount namespace, with only the interpreter's library directories bound back, which also hides root's home.
+
+What is *not* enforced: the code can read every world-readable file (e.g. the project's source); it runs in the
+same kernel (no seccomp filter, so ``ctypes`` gives raw system calls, limited by the uid, the rlimits and the
+namespaces above). Without root the code runs as the calling user: it can write wherever that user can and signal
+that user's processes, the trainer included if it looks its pid up (``RLIMIT_NPROC`` is then set to the user's
+current process count plus ``max_processes``, and a user + network namespace is tried for network isolation).
+Without namespaces the network is reachable. Where Python is in a directory other users cannot read and no mount
+namespace is available, the uid is not dropped: the code then runs as root with the rlimits, the preamble and the
+supervisor, but root ignores ``RLIMIT_NPROC`` (only the preamble stops a fork bomb) and can write anywhere. ``ExecutionResult.isolation`` says what was in force for each
+run, and ``sandbox_capabilities()`` reports it for this machine. On other platforms only the timeout, the output
+cap, the working directory and whatever of ``resource`` exists are applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["ExecutionResult", "SandboxPool", "run_many", "run_python", "sandbox_capabilities"]
+
+#: Exit status the bootstrap uses when it could not set the sandbox up (reported as ``error == "sandbox_error"``).
+SETUP_FAILED_EXIT = 121
+#: How long interpreter start-up may take before the run counts as timed out (seconds, on top of ``timeout``).
+STARTUP_GRACE = 10.0
+_READ_CHUNK = 65_536
+_IS_LINUX = sys.platform.startswith("linux")
+
+# Error kinds of ``ExecutionResult.error``.
+TIMEOUT = "timeout"
+OUTPUT_LIMIT = "output_limit"
+MEMORY = "memory"
+SIGNAL = "signal"
+EXIT_STATUS = "exit_status"
+SANDBOX_ERROR = "sandbox_error"
+
+
+@dataclass
+class ExecutionResult:
+    """What one sandboxed execution did.
+
+    ``error`` is ``None`` for a clean exit with status 0, else one of ``"timeout"`` (killed at the wall-clock
+    limit), ``"output_limit"`` (killed for printing more than the cap), ``"sandbox_error"`` (the sandbox itself
+    failed to start), ``"memory"`` (died of ``MemoryError``), ``"signal"`` (killed by a signal; ``returncode`` is
+    ``-signum``) or ``"exit_status"`` (a non-zero exit status). ``duration`` is wall-clock seconds including the
+    interpreter's start-up; ``isolation`` describes what the child enforced (see the module docstring).
+    """
+
+    stdout: str
+    stderr: str
+    returncode: int | None
+    timed_out: bool = False
+    memory_exceeded: bool = False
+    output_truncated: bool = False
+    duration: float = 0.0
+    error: str | None = None
+    isolation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the code ran to completion and exited with status 0."""
+        return self.error is None
+
+
+# The program the child interpreter runs first (as ``python -I -S -c``): it reads the code, sets up namespaces,
+# limits and the unprivileged uid, reports what it enforced on the "ready" pipe, then executes the code. It imports
+# nothing outside the standard library (the child has no site-packages) and is kept in this string so that the
+# child does not have to import this module (and with it dataclasses, subprocess, ...), which keeps start-up fast.
+_BOOTSTRAP = r"""
+import json, os, sys
+cfg = json.loads(sys.argv[1])
+sys.argv = ["main.py"]
+
+def _fatal(msg):
+    try:
+        os.write(2, ("sandbox setup failed: " + msg + "\n").encode("utf-8", "replace"))
+    finally:
+        os._exit(__SETUP_FAILED__)
+
+try:
+    with open(cfg["program"], encoding="utf-8") as _f:
+        _source = _f.read()
+except Exception as _e:
+    _fatal(repr(_e))
+import traceback
+try:
+    import resource
+except ImportError:
+    resource = None
+
+status = {"uid": None, "net": False, "pid": False, "mnt": False, "nproc": False, "no_subprocess": False,
+          "supervised": False}
+_is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+_uid = cfg["uid"] if _is_root else None
+_libc = None
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.unshare.argtypes = (ctypes.c_int,)
+        _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+        _libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    except Exception:
+        _libc = None
+
+def _limit(name, soft, hard=None):
+    if resource is None or not hasattr(resource, name):
+        return False
+    which = getattr(resource, name)
+    try:
+        cur_soft, cur_hard = resource.getrlimit(which)
+        hard = soft if hard is None else hard
+        if cur_hard != resource.RLIM_INFINITY:
+            hard = min(hard, cur_hard)
+            soft = min(soft, hard)
+        resource.setrlimit(which, (soft, hard))
+        return True
+    except (ValueError, OSError):
+        return False
+
+def _unshare(flags):
+    return _libc is not None and _libc.unshare(flags) == 0
+
+def _mount(src, dst, fstype, flags, data):
+    enc = lambda s: None if s is None else s.encode()
+    if _libc.mount(enc(src), enc(dst), enc(fstype), flags, enc(data)) != 0:
+        raise OSError(ctypes.get_errno(), "mount failed: " + dst)
+
+def _blocker(path):
+    # The first directory on the way to `path` that other users cannot enter (or `path` if they cannot read it).
+    cur = "/"
+    for part in [p for p in path.split("/") if p]:
+        if not os.stat(cur).st_mode & 0o001:
+            return cur
+        cur = os.path.join(cur, part)
+    return None if os.stat(cur).st_mode & 0o005 == 0o005 else cur
+
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+
+def _cover(target, data, keep):
+    # Mount an empty tmpfs over `target`, binding the directories in `keep` (under `target`) back in place.
+    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
+    _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
+    for p, fd in fds:
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        _mount("/proc/self/fd/%d" % fd, p, None, _MS_BIND | _MS_REC, None)
+        os.close(fd)
+
+_py_dirs = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}, key=len)
+_cwd = os.path.realpath(os.getcwd())
+_under = lambda p, d: p == d or p.startswith(d.rstrip("/") + "/")
+_ready = cfg["ready_fd"]
+_user_tasks = None
+if not _is_root and os.path.isdir("/proc"):
+    # Without root RLIMIT_NPROC counts all of this user's processes and threads: allow the current ones plus ours.
+    _me, _user_tasks = os.getuid(), 0
+    for _p in os.listdir("/proc"):
+        try:
+            if _p.isdigit() and os.stat("/proc/" + _p).st_uid == _me:
+                _user_tasks += len(os.listdir("/proc/%s/task" % _p))
+        except OSError:
+            pass
+if _uid is not None and cfg["namespaces"]:
+    status["mnt"] = _unshare(0x00020000)  # CLONE_NEWNS
+    status["net"] = _unshare(0x40000000)  # CLONE_NEWNET
+    status["pid"] = _unshare(0x20000000)  # CLONE_NEWPID: applies to our next child
+    if status["mnt"]:
+        try:
+            _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+            for _p in _py_dirs:
+                _b = _blocker(_p)
+                if _b is None or _b == "/" or _b == _p:
+                    continue
+                _cover(_b, "mode=755,size=1m", [q for q in _py_dirs if _under(q, _b)] + ([_cwd] if _under(_cwd, _b) else []))
+        except Exception as _e:
+            _fatal("mount namespace: " + repr(_e))
+        for _d in ("/tmp", "/var/tmp", "/dev/shm"):
+            try:
+                if os.path.isdir(_d) and not os.path.islink(_d):
+                    _cover(_d, "mode=1777,size=%dk,nr_inodes=4096" % (cfg["tmpfs_kb"],), [_cwd] if _under(_cwd, _d) else [])
+            except OSError:
+                status["mnt"] = False  # the private /tmp is missing; the rest still holds
+        os.chdir(_cwd)
+elif not _is_root and cfg["namespaces"]:
+    status["net"] = _unshare(0x10000000 | 0x40000000)  # CLONE_NEWUSER | CLONE_NEWNET
+
+_drop = _uid is not None and all(_blocker(p) is None for p in _py_dirs)
+
+def _children():
+    me, found = os.getpid(), []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open("/proc/" + p + "/stat", "rb") as f:
+                    data = f.read()
+                if int(data[data.rindex(b")") + 2:].split()[1]) == me:
+                    found.append(int(p))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+if _libc is not None and hasattr(os, "fork"):
+    # Fork: the child runs the code, this process supervises it, so the code's parent is never the trainer. In a
+    # PID namespace the kernel kills everything the code left behind when the child (the namespace's init)
+    # exits; otherwise we are the child subreaper: orphans of the code become our children, and once the code
+    # has exited we kill and reap our children until none are left (setsid does not escape that).
+    status["supervised"] = True
+    _supervisor = os.getpid()
+    _child = os.fork()
+    if _child:
+        import signal
+        def _on_term(*args):
+            # The parent stops the run: kill the child (only while it is still our unreaped child).
+            try:
+                if os.waitid(os.P_PID, _child, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                    os.kill(_child, 9)
+            except OSError:
+                pass
+        signal.signal(signal.SIGTERM, _on_term)
+        _libc.prctl(1, 15, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGTERM: the trainer died, stop the run
+        if not status["pid"]:
+            _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        os.close(_ready)
+        _limit("RLIMIT_CORE", 0)
+        _, _st = os.waitpid(_child, 0)
+        while not status["pid"]:
+            for _p in _children():
+                try:
+                    os.kill(_p, 9)
+                except OSError:
+                    pass
+            try:
+                os.waitpid(-1, 0)
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                break
+        if os.WIFSIGNALED(_st):
+            _sig = os.WTERMSIG(_st)
+            try:
+                signal.signal(_sig, signal.SIG_DFL)
+            except (OSError, ValueError, RuntimeError):
+                pass
+            os.kill(os.getpid(), _sig)
+            os._exit(128 + _sig)
+        os._exit(os.WEXITSTATUS(_st) if os.WIFEXITED(_st) else 1)
+    if status["pid"] and status["mnt"]:
+        try:
+            _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+        except OSError:
+            pass
+
+_limit("RLIMIT_CORE", 0)
+_limit("RLIMIT_CPU", cfg["cpu_seconds"], cfg["cpu_seconds"] + 1)
+_limit("RLIMIT_FSIZE", cfg["file_bytes"])
+if cfg["memory_bytes"]:
+    _limit("RLIMIT_AS", cfg["memory_bytes"])
+if _drop:
+    status["nproc"] = _limit("RLIMIT_NPROC", cfg["max_processes"])
+elif _user_tasks is not None:
+    status["nproc"] = _limit("RLIMIT_NPROC", _user_tasks + cfg["max_processes"])
+if _libc is not None:
+    _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+if _drop:
+    try:
+        os.setgroups([])
+        os.setgid(_uid)
+        os.setuid(_uid)
+    except OSError as _e:
+        _fatal("cannot switch to uid %d: %r" % (_uid, _e))
+    status["uid"] = _uid
+    os.environ["HOME"] = _cwd
+if _libc is not None:
+    _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGKILL: die with our parent
+    if status["supervised"] and not status["pid"] and os.getppid() != _supervisor:
+        os._exit(1)  # the supervisor died before the signal was armed
+
+if cfg["block_subprocess"]:
+    def _denied(*args, **kwargs):
+        raise PermissionError("creating processes is not allowed in the sandbox")
+    _mods = [os]
+    try:
+        import posix
+        _mods.append(posix)
+    except ImportError:
+        pass
+    for _m in _mods:
+        for _n in ("fork", "forkpty", "system", "popen", "posix_spawn", "posix_spawnp", "execv", "execve",
+                   "execl", "execle", "execlp", "execlpe", "execvp", "execvpe", "spawnv", "spawnve", "spawnl",
+                   "spawnle", "spawnlp", "spawnlpe", "spawnvp", "spawnvpe"):
+            if hasattr(_m, _n):
+                setattr(_m, _n, _denied)
+    try:
+        import _posixsubprocess
+        _posixsubprocess.fork_exec = _denied
+    except ImportError:
+        pass
+    status["no_subprocess"] = True
+
+try:
+    os.write(_ready, (json.dumps(status) + "\n").encode())
+    os.close(_ready)
+except OSError:
+    os._exit(__SETUP_FAILED__)
+del cfg
+import builtins
+if not hasattr(builtins, "exit"):  # normally added by the site module, which -S skips
+    builtins.exit = builtins.quit = sys.exit
+_globals = {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "main.py"}
+try:
+    import linecache
+    linecache.cache["main.py"] = (len(_source), None, _source.splitlines(True), "main.py")  # tracebacks show code
+    _code = compile(_source, "main.py", "exec")
+    del _source
+    exec(_code, _globals)
+except SystemExit:
+    raise
+except BaseException as _e:
+    traceback.print_exception(type(_e), _e, _e.__traceback__.tb_next if _e.__traceback__ else None)
+    sys.exit(1)
+""".replace("__SETUP_FAILED__", str(SETUP_FAILED_EXIT))
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _id_ranges(path: str) -> list[tuple[int, int]]:
+    """Ids mapped into our user namespace, as ``[start, end)`` ranges (all ids when the map is unreadable)."""
+    try:
+        with open(path) as f:
+            rows = [line.split() for line in f if line.strip()]
+        return [(int(r[0]), int(r[0]) + int(r[2])) for r in rows]
+    except (OSError, ValueError, IndexError):
+        return [(0, 2**32 - 1)]
+
+
+def _pick_uid() -> int | None:
+    """A random unprivileged uid (also used as gid) for one run, or None when we cannot switch users."""
+    if not _IS_LINUX or os.geteuid() != 0:
+        return None
+    uids, gids = _id_ranges("/proc/self/uid_map"), _id_ranges("/proc/self/gid_map")
+    rng = random.SystemRandom()
+    for lo, hi in ((1_000_000, 2_000_000_000), (20_000, 65_000)):
+        spans = []
+        for ulo, uhi in uids:
+            for glo, ghi in gids:
+                a, b = max(lo, ulo, glo), min(hi, uhi, ghi)
+                if a < b:
+                    spans.append((a, b))
+        if spans:
+            a, b = rng.choice(spans)
+            return rng.randrange(a, b)
+    return None
+
+
+def _safe_relpath(name: str) -> str:
+    """Validate a ``files`` key: a relative path without ``..`` components."""
+    norm = os.path.normpath(name)
+    if not name or os.path.isabs(name) or norm.startswith("..") or "\x00" in name or norm in (".", ""):
+        raise ValueError(f"files keys must be relative paths inside the working directory, got {name!r}")
+    return norm
+
+
+def _rmtree(path: str) -> None:
+    """Delete a directory tree, making directories the code chmod-ed unreadable writable first."""
+
+    def onerror(func: Any, p: str, exc_info: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(p), stat.S_IRWXU)
+            os.chmod(p, stat.S_IRWXU)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+def _exited_without_reaping(proc: subprocess.Popen) -> bool:
+    """Whether the child has exited, leaving it a zombie so its pid (our process-group id) cannot be reused yet.
+    Without ``waitid`` (macOS) the child is reaped, which the pgid reuse race there accepts."""
+    if not hasattr(os, "waitid"):
+        return proc.poll() is not None
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _wait_without_reaping(proc: subprocess.Popen, pidfd: int | None, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for ``pid`` to exit, leaving it unreaped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pidfd is not None:
+            with selectors.DefaultSelector() as sel:
+                sel.register(pidfd, selectors.EVENT_READ)
+                if sel.select(deadline - time.monotonic()):
+                    return
+        elif _exited_without_reaping(proc):
+            return
+        else:
+            time.sleep(0.005)
+
+
+def _parse_isolation(ready: bytes | bytearray) -> dict[str, Any]:
+    """The status line the bootstrap wrote on the ready pipe (empty if it never got that far)."""
+    try:
+        value = json.loads(bytes(ready).decode("utf-8", errors="replace").splitlines()[0])
+    except (ValueError, IndexError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _is_memory_error(stderr: str) -> bool:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return bool(lines) and lines[-1].startswith("MemoryError")
+
+
+def _decode(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------------------------------------------- run_python
+def run_python(
+    code: str,
+    *,
+    stdin: str = "",
+    timeout: float = 2.0,
+    memory_mb: int | None = 512,
+    max_output_bytes: int = 64_000,
+    files: dict[str, str | bytes] | None = None,
+    file_size_mb: int = 16,
+    max_processes: int = 16,
+    allow_subprocess: bool = False,
+    namespaces: bool = True,
+) -> ExecutionResult:
+    """Run ``code`` as ``__main__`` in a sandboxed interpreter and return what happened (never raises for what the
+    code does).
+
+    Args:
+        code: Python source.
+        stdin: text fed to the program's standard input.
+        timeout: wall-clock seconds the code may run (start-up excluded; fractions work). Also sets ``RLIMIT_CPU``.
+        memory_mb: address-space limit (``RLIMIT_AS``); ``None`` for none. Values below ~64 may keep the
+            interpreter from working at all.
+        max_output_bytes: cap on each of stdout and stderr; more kills the child (``error == "output_limit"``).
+        files: extra files to create in the working directory first, ``{relative path: content}``.
+        file_size_mb: ``RLIMIT_FSIZE`` (largest file the code may write) and the size of its private ``/tmp``.
+        max_processes: ``RLIMIT_NPROC`` for the child's uid (processes and threads).
+        allow_subprocess: keep ``os.fork``/``subprocess`` usable (still bounded by ``max_processes``).
+        namespaces: try Linux namespaces (network, PID, mount) when running as root.
+    """
+    if not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if memory_mb is not None and memory_mb <= 0:
+        raise ValueError(f"memory_mb must be positive or None, got {memory_mb!r}")
+    if max_output_bytes < 0 or file_size_mb <= 0 or max_processes <= 0:
+        raise ValueError("max_output_bytes, file_size_mb and max_processes must be positive")
+    if not isinstance(code, str):
+        code = _decode(code) if isinstance(code, bytes | bytearray) else str(code)
+    code = code.encode("utf-8", errors="replace").decode("utf-8")
+    stdin_bytes = stdin.encode("utf-8", errors="replace") if isinstance(stdin, str) else bytes(stdin)
+    checked_files = {_safe_relpath(k): v for k, v in (files or {}).items()}
+
+    start = time.monotonic()
+    base = tempfile.mkdtemp(prefix="mrlm-sandbox-")
+    try:
+        return _run_in(
+            base,
+            code,
+            stdin_bytes,
+            checked_files,
+            timeout=float(timeout),
+            memory_mb=memory_mb,
+            max_output_bytes=max_output_bytes,
+            file_size_mb=file_size_mb,
+            max_processes=max_processes,
+            allow_subprocess=allow_subprocess,
+            namespaces=namespaces,
+            start=start,
+        )
+    finally:
+        _rmtree(base)
+
+
+def _run_in(
+    base: str,
+    code: str,
+    stdin_bytes: bytes,
+    files: dict[str, str | bytes],
+    *,
+    timeout: float,
+    memory_mb: int | None,
+    max_output_bytes: int,
+    file_size_mb: int,
+    max_processes: int,
+    allow_subprocess: bool,
+    namespaces: bool,
+    start: float,
+) -> ExecutionResult:
+    uid = _pick_uid()
+    program = os.path.join(base, "main.py")
+    with open(program, "w", encoding="utf-8") as f:
+        f.write(code)
+    work = os.path.join(base, "work")
+    os.mkdir(work, 0o700)
+    for rel, content in files.items():
+        path = os.path.join(work, rel)
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else bytes(content))
+        if uid is not None:
+            while os.path.realpath(parent) != os.path.realpath(work):
+                os.chown(parent, uid, uid)
+                parent = os.path.dirname(parent)
+            os.chown(path, uid, uid)
+    if uid is not None:
+        os.chown(work, uid, uid)
+
+    posix = os.name == "posix"
+    ready_r, ready_w = os.pipe() if posix else (-1, -1)
+    config = {
+        "program": program,
+        "uid": uid,
+        "namespaces": namespaces and _IS_LINUX,
+        "ready_fd": ready_w,
+        "cpu_seconds": int(timeout) + 1,
+        "file_bytes": file_size_mb * 1024 * 1024,
+        "memory_bytes": None if memory_mb is None else memory_mb * 1024 * 1024,
+        "max_processes": max_processes,
+        "block_subprocess": not allow_subprocess,
+        "tmpfs_kb": file_size_mb * 4 * 1024,
+    }
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    argv = [sys.executable or "python3", "-I", "-S", "-X", "utf8", "-c", _BOOTSTRAP, json.dumps(config)]
+    stdin_file = _stdin_source(stdin_bytes)
+    try:
+        kwargs: dict[str, Any] = {"start_new_session": True, "pass_fds": (ready_w,)} if posix else {}
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=stdin_file,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=work,
+                env=env,
+                close_fds=True,
+                **kwargs,
+            )
+        except OSError as exc:
+            return ExecutionResult(
+                "", f"could not start the sandbox: {exc}", None, error=SANDBOX_ERROR, duration=time.monotonic() - start
+            )
+        finally:
+            if posix:
+                os.close(ready_w)
+        try:
+            return _supervise(proc, ready_r, timeout, max_output_bytes, start)
+        finally:
+            if posix:
+                os.close(ready_r)
+    finally:
+        stdin_file.close()
+
+
+def _communicate(proc: subprocess.Popen, timeout: float, cap: int, start: float) -> ExecutionResult:
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        timed_out = True
+    truncated = len(out) > cap or len(err) > cap
+    stdout, stderr = _decode(out[:cap]), _decode(err[:cap])
+    memory = not timed_out and proc.returncode != 0 and _is_memory_error(stderr)
+    error = TIMEOUT if timed_out else OUTPUT_LIMIT if truncated else MEMORY if memory else None
+    if error is None and proc.returncode != 0:
+        error = EXIT_STATUS
+    return ExecutionResult(
+        stdout, stderr, proc.returncode, timed_out, memory, truncated, time.monotonic() - start, error
+    )
+
+
+def _stdin_source(data: bytes) -> Any:
+    """A readable file object holding ``data`` for the child's stdin: a pipe whenever the data fits in one (what
+    the child reads from a pipe is gone, so it cannot re-read its input through ``/proc/self/fd/0`` or
+    ``lseek``), else an unlinked temporary file."""
+    if os.name == "posix":
+        r, w = os.pipe()
+        try:
+            if len(data) > 65_536 and hasattr(fcntl, "F_SETPIPE_SZ"):
+                try:
+                    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, len(data))
+                except OSError:
+                    pass
+            os.set_blocking(w, False)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view) :]
+            os.close(w)
+            return os.fdopen(r, "rb")
+        except OSError:  # does not fit (BlockingIOError) or no pipes: use a file
+            os.close(r)
+            try:
+                os.close(w)
+            except OSError:
+                pass
+    f = tempfile.TemporaryFile()
+    f.write(data)
+    f.seek(0)
+    return f
+
+
+def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, start: float) -> ExecutionResult:
+    """Read the child's output until it exits, the deadline passes or the output cap is hit; then clean up."""
+    posix = ready_r >= 0
+    if not posix:  # Windows: selectors cannot wait on pipes; no incremental cap, start-up counts toward the timeout
+        return _communicate(proc, timeout, cap, start)
+    out, err, ready_buf = bytearray(), bytearray(), bytearray()
+    buffers = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    deadline = time.monotonic() + timeout + STARTUP_GRACE
+    timed_out = truncated = exited = False
+    pidfd = None
+    sel = selectors.DefaultSelector()
+    try:
+        for fd in buffers:
+            sel.register(fd, selectors.EVENT_READ)
+        if posix:
+            sel.register(ready_r, selectors.EVENT_READ)
+            if hasattr(os, "pidfd_open"):
+                try:
+                    pidfd = os.pidfd_open(proc.pid)
+                    sel.register(pidfd, selectors.EVENT_READ)
+                except OSError:
+                    pidfd = None
+        open_streams = set(buffers)
+        while open_streams:
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = not exited
+                break
+            wait = deadline - now
+            if posix and pidfd is None and not exited:
+                wait = min(wait, 0.02)  # no pidfd: poll for the child's exit
+            for key, _ in sel.select(wait):
+                fd = key.fd
+                if fd == pidfd:
+                    exited = True
+                    sel.unregister(fd)
+                elif fd == ready_r:
+                    chunk = os.read(fd, 4096)
+                    if chunk and len(ready_buf) < 4096:
+                        ready_buf += chunk
+                    else:
+                        sel.unregister(fd)
+                    if chunk.endswith(b"\n"):  # the code starts now: restart the clock
+                        deadline = time.monotonic() + timeout
+                else:
+                    chunk = os.read(fd, _READ_CHUNK)
+                    if not chunk:
+                        sel.unregister(fd)
+                        open_streams.discard(fd)
+                        continue
+                    buf = buffers[fd]
+                    room = cap - len(buf)
+                    buf += chunk[: max(room, 0)]
+                    if len(chunk) > room:
+                        truncated = True
+            if truncated:
+                break
+            if posix and not exited and pidfd is None:
+                exited = _exited_without_reaping(proc)
+            if exited and posix:
+                _kill_group(proc.pid)  # stragglers of a finished run would keep the pipes open
+            elif not posix and proc.poll() is not None and not open_streams:
+                break
+    finally:
+        sel.close()
+        isolation = _parse_isolation(ready_buf)
+        if posix:
+            if not exited and isolation.get("supervised"):
+                # A supervised run: on SIGTERM the supervisor kills the code and reaps it and its orphans. Killing
+                # the group outright would leave them as zombies for whoever reaps orphans (maybe nobody).
+                try:
+                    os.kill(proc.pid, signal.SIGTERM)
+                except OSError:
+                    pass
+                _wait_without_reaping(proc, pidfd, 2.0)
+            _kill_group(proc.pid)  # the leader is unreaped until proc.wait(), so its pgid cannot be recycled
+        else:
+            proc.kill()
+        if pidfd is not None:
+            os.close(pidfd)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    stdout, stderr = _decode(out), _decode(err)
+    returncode = proc.returncode
+    memory = not timed_out and not truncated and returncode != 0 and _is_memory_error(stderr)
+    if timed_out:
+        error: str | None = TIMEOUT
+    elif truncated:
+        error = OUTPUT_LIMIT
+    elif returncode == SETUP_FAILED_EXIT and stderr.startswith("sandbox setup failed"):
+        error = SANDBOX_ERROR
+    elif memory:
+        error = MEMORY
+    elif returncode is not None and returncode < 0:
+        error = SIGNAL
+    elif returncode != 0:
+        error = EXIT_STATUS
+    else:
+        error = None
+    return ExecutionResult(
+        stdout=stdout,
+        stderr=stderr,
+        returncode=returncode,
+        timed_out=timed_out,
+        memory_exceeded=memory,
+        output_truncated=truncated,
+        duration=time.monotonic() - start,
+        error=error,
+        isolation=isolation,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- batches
+class SandboxPool:
+    """Run many sandboxed executions concurrently on at most ``max_workers`` threads (one child process each).
+
+    ``run`` executes one program, ``submit`` returns a ``Future``, ``map`` runs a batch and returns the results in
+    input order. Keyword arguments are those of ``run_python``. Use as a context manager or call ``close()``.
+    """
+
+    def __init__(self, max_workers: int = 4) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+        self.max_workers = max_workers
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mrlm-sandbox")
+
+    def submit(self, code: str, **kwargs: Any) -> Future[ExecutionResult]:
+        """Schedule ``run_python(code, **kwargs)``."""
+        return self._executor.submit(run_python, code, **kwargs)
+
+    def run(self, code: str, **kwargs: Any) -> ExecutionResult:
+        """Run one program through the pool and wait for it."""
+        return self.submit(code, **kwargs).result()
+
+    def map(self, codes: Iterable[str], **kwargs: Any) -> list[ExecutionResult]:
+        """Run every program in ``codes`` (same keyword arguments) and return the results in order."""
+        futures = [self.submit(code, **kwargs) for code in codes]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        """Wait for running executions and release the threads."""
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def run_many(codes: Sequence[str], max_workers: int = 4, **kwargs: Any) -> list[ExecutionResult]:
+    """Run ``codes`` through a temporary ``SandboxPool`` and return the results in order."""
+    with SandboxPool(max_workers) as pool:
+        return pool.map(codes, **kwargs)
+
+
+_CAPS_LOCK = threading.Lock()
+_CAPS: dict[str, Any] = {}
+
+
+def sandbox_capabilities() -> dict[str, Any]:
+    """What the sandbox enforces on this machine (runs one trivial program once and caches its ``isolation``):
+    ``uid`` (the unprivileged uid, or None), ``net``/``pid``/``mnt`` (namespaces), ``nproc`` (RLIMIT_NPROC set),
+    ``no_subprocess`` (the process-creation preamble)."""
+    with _CAPS_LOCK:
+        if not _CAPS:
+            result = run_python("pass", timeout=10.0)
+            _CAPS.update(result.isolation)
+        return dict(_CAPS)

@@ -1,0 +1,291 @@
+"""``TrajectorySFTTrainer``: TRL's ``SFTTrainer`` trained on trajectories with per-objective token losses.
+
+The loss of a global batch (all gradient-accumulation micro-batches on all ranks) is
+
+    bc_weight * (sum of NLL over action tokens) / (number of action tokens)
+  + world_model_weight * (sum of NLL over next-observation tokens) / (number of next-observation tokens)
+
+computed from TRL's fused LM head (per-token log-probabilities, no full-vocabulary logits). The token counts are
+taken over the whole global batch before the first micro-batch runs (``_get_num_items_in_batch``), so gradient
+accumulation and several processes give the same gradient as one big batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from accelerate.utils import broadcast_object_list
+from datasets import Dataset
+from transformers import AutoTokenizer, PreTrainedModel
+from trl import SFTTrainer, pack_dataset
+
+from mrlm_hf.attention import apply_fast_kernels
+from mrlm_hf.collator import TrajectoryCollator
+from mrlm_hf.config import TrajectorySFTConfig
+from mrlm_hf.data import filter_by_reward
+from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
+from mrlm_hf.online import OnlineCollectionCallback, OnlineCollector
+from mrlm_hf.plotting import LearningCurveCallback
+from mrlm_hf.tokenize import ACTION, OBSERVATION, tokenize_trajectories
+
+logger = logging.getLogger(__name__)
+
+_OBJECTIVES = (("bc", ACTION), ("wm", OBSERVATION))
+
+
+class TrajectorySFTTrainer(SFTTrainer):
+    """Behavioral cloning, world-model or combined training on a trajectory (or transition) dataset.
+
+    ``train_dataset``/``eval_dataset`` may be trajectory datasets (``mrlm_hf.rollout``), transition datasets
+    (``mrlm_hf.data.to_transitions``) or datasets already tokenized with ``input_ids``, ``labels`` and
+    ``token_types``. Other arguments are those of ``trl.SFTTrainer``."""
+
+    _tag_names = ["trl", "sft", "mrlm_hf"]
+    # compute_loss divides by token counts of the whole accumulated batch, so Trainer must not rescale it.
+    loss_is_scaled_for_ga = True
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        args: TrajectorySFTConfig | None = None,
+        train_dataset: Dataset | None = None,
+        eval_dataset: Dataset | dict[str, Dataset] | None = None,
+        processing_class: Any = None,
+        data_collator: Any = None,
+        env: str | Callable[[], Any] | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if args is None:
+            args = TrajectorySFTConfig(output_dir="trajectory-sft")
+        if not isinstance(args, TrajectorySFTConfig):
+            raise TypeError(f"args must be a TrajectorySFTConfig, got {type(args).__name__}.")
+        if args.loss_type != "nll":
+            raise ValueError(f"TrajectorySFTTrainer supports loss_type='nll' only, got {args.loss_type!r}.")
+        if train_dataset is None:
+            raise ValueError("train_dataset is required (a trajectory, transition or tokenized dataset).")
+        if processing_class is None:
+            name = model if isinstance(model, str) else model.config._name_or_path
+            processing_class = AutoTokenizer.from_pretrained(name)
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.num_dropped_examples = 0
+        self.env, self.env_kwargs = env, env_kwargs or {}
+        raw_train, raw_eval = train_dataset, eval_dataset
+        train_dataset = self.prepare_dataset(train_dataset, tokenizer, args)
+        if isinstance(eval_dataset, dict):
+            eval_dataset = {k: self.prepare_dataset(v, tokenizer, args, pack=False) for k, v in eval_dataset.items()}
+        elif eval_dataset is not None:
+            eval_dataset = self.prepare_dataset(eval_dataset, tokenizer, args, pack=False)
+
+        padding_free = args.padding_free or args.packing
+        if data_collator is None:
+            data_collator = TrajectoryCollator(
+                pad_token_id=tokenizer.pad_token_id,
+                padding_free=padding_free,
+                pad_to_multiple_of=args.pad_to_multiple_of,
+            )
+        # TRL refuses a custom collator in padding-free mode and would re-pack; our dataset is already prepared.
+        user_flags = (args.packing, args.padding_free, args.dataset_kwargs)
+        args.packing, args.padding_free = False, False
+        args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+        try:
+            super().__init__(
+                model,
+                args=args,
+                train_dataset=train_dataset,
+                eval_dataset=eval_dataset,
+                processing_class=processing_class,
+                data_collator=data_collator,
+                **kwargs,
+            )
+        finally:
+            args.packing, args.padding_free, args.dataset_kwargs = user_flags
+        self.padding_free = padding_free
+        if args.fast_gpu_defaults and torch.cuda.is_available() and not args.use_cpu:
+            self.fast_kernels = apply_fast_kernels(self.model, padding_free=padding_free)
+        self._objective_stats: dict[str, torch.Tensor] = {}
+        self.add_callback(LearningCurveCallback())
+        # Held-out trajectories for world-model evaluation (raw, not tokenized).
+        self.eval_trajectories = (
+            raw_eval if isinstance(raw_eval, Dataset) and "observations" in raw_eval.column_names else None
+        )
+        self.online = None
+        if args.collect_every > 0:
+            if "observations" not in raw_train.column_names:
+                raise ValueError("Online collection needs a trajectory dataset (not tokenized examples) to grow.")
+            self.online = OnlineCollector(self, raw_train, env, env_kwargs)
+            self.add_callback(OnlineCollectionCallback(self))
+        if (args.eval_env_episodes or args.collect_every) and env is None:
+            raise ValueError("eval_env_episodes and collect_every need the environment: pass env=... (and env_kwargs).")
+
+    # ------------------------------------------------------------------ data
+    def prepare_dataset(
+        self, dataset: Dataset, tokenizer: Any, args: TrajectorySFTConfig, pack: bool | None = None
+    ) -> Dataset:
+        """Filter by reward, tokenize with token types for ``args.mode``, and pack if ``args.packing``."""
+        if "input_ids" not in dataset.column_names:
+            if args.filter_low_reward and "return" in dataset.column_names:
+                dataset = filter_by_reward(dataset, args.min_reward_threshold)
+            dataset, dropped = tokenize_trajectories(
+                dataset, tokenizer, args.mode, args.max_length, args.layout, num_proc=args.dataset_num_proc
+            )
+            self.num_dropped_examples += dropped
+        missing = {"input_ids", "labels", "token_types"} - set(dataset.column_names)
+        if missing:
+            raise ValueError(f"Tokenized dataset lacks columns {sorted(missing)}; build it with tokenize_trajectories.")
+        if len(dataset) == 0:
+            raise ValueError(
+                "No training examples are left (all filtered by reward or longer than max_length). Lower "
+                "min_reward_threshold, raise max_length or use layout='transition'."
+            )
+        if (args.packing if pack is None else pack) and "seq_lengths" not in dataset.column_names:
+            dataset = pack_dataset(dataset, args.max_length, args.packing_strategy)
+        return dataset
+
+    def get_train_dataloader(self):
+        """Offline: TRL's loader. Online: an endless stream over the collector's current buffer."""
+        if self.online is None:
+            return super().get_train_dataloader()
+        loader = torch.utils.data.DataLoader(
+            self.online.stream(),
+            batch_size=self._train_batch_size,
+            collate_fn=self.data_collator,
+            num_workers=0,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    def _set_signature_columns_if_needed(self) -> None:
+        if self._signature_columns is None:
+            self._signature_columns = ["input_ids", "labels", "token_types", "seq_lengths"]
+
+    # ------------------------------------------------------------------ loss
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
+        """Action and next-observation token counts of the whole accumulated batch, over all processes."""
+        if not batch_samples or "token_types" not in batch_samples[0]:
+            return super()._get_num_items_in_batch(batch_samples, device)
+        counts = torch.zeros(len(_OBJECTIVES), dtype=torch.long)
+        for batch in batch_samples:
+            trained = batch["labels"][..., 1:] != -100
+            types = batch["token_types"][..., 1:]
+            for i, (_, token_type) in enumerate(_OBJECTIVES):
+                counts[i] += (trained & (types == token_type)).sum().cpu()
+        counts = counts.to(device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+        return counts
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | None = None,
+    ):
+        mode = "train" if self.model.training else "eval"
+        token_types = inputs.pop("token_types")[:, 1:]
+        inputs["use_cache"] = False
+        outputs = model(**inputs, fused_lm_head=True)
+        nll = -outputs.log_probs  # (batch, seq - 1): zero where the label is -100
+        trained = outputs.label_mask.bool()
+        stats, loss = [], nll.new_zeros(())
+        distributed = num_items_in_batch is not None and self.args.average_tokens_across_devices
+        weights = self.args.objective_weights(self.state.global_step, self.state.max_steps)
+        for i, ((_, token_type), weight) in enumerate(zip(_OBJECTIVES, weights)):
+            selected = trained & (token_types == token_type)
+            nll_sum = (nll * selected).sum()
+            count = selected.sum()
+            denominator = count if num_items_in_batch is None else num_items_in_batch[i]
+            if weight:
+                loss = loss + weight * nll_sum / denominator.clamp(min=1)
+            correct = (outputs.is_top1.bool() & selected).sum()
+            stats.extend([nll_sum.detach().float(), count.float(), correct.float()])
+        if distributed:
+            # DDP/FSDP average gradients over processes; the denominators already count every process's tokens.
+            loss = loss * self.accelerator.num_processes
+
+        # Metrics stay on the device and are summed over processes only when logged: no sync per micro-batch.
+        stats = torch.stack(stats)
+        if mode == "train":
+            tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["input_ids"].numel()
+            stats = torch.cat([stats, torch.as_tensor(tokens, device=stats.device, dtype=stats.dtype).reshape(1)])
+        self._objective_stats[mode] = self._objective_stats.get(mode, 0) + stats
+        return (loss, outputs) if return_outputs else loss
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """TRL's evaluation loss per objective, plus (if configured) play the environment and score the world model."""
+        metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        extra = self.evaluate_on_environment(prefix=metric_key_prefix)
+        if extra:
+            self.log(extra)
+            metrics.update(extra)
+        return metrics
+
+    def evaluate_on_environment(self, prefix: str = "eval") -> dict[str, float]:
+        """Success rate of the model on held-out episodes and world-model accuracy on held-out transitions.
+
+        Runs on the main process with the unwrapped model (not available under FSDP, where generation needs every
+        rank); the other processes wait."""
+        args, extra = self.args, {}
+        wants_env = args.eval_env_episodes > 0 and self.env is not None
+        wants_wm = args.eval_world_model_transitions > 0 and self.eval_trajectories is not None
+        if not (wants_env or wants_wm) or self.is_fsdp_enabled:
+            return extra
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            if wants_env:
+                stats = evaluate_policy(
+                    model,
+                    self.env,
+                    args.eval_env_episodes,
+                    tokenizer=self.processing_class,
+                    env_kwargs=self.env_kwargs,
+                    max_new_tokens=args.collect_max_new_tokens,
+                    progress=False,
+                )
+                extra.update({f"{prefix}_env_{k}": v for k, v in stats.items() if k != "num_trajectories"})
+            if wants_wm:
+                stats = evaluate_world_model(
+                    model,
+                    self.processing_class,
+                    self.eval_trajectories,
+                    max_transitions=args.eval_world_model_transitions,
+                    max_length=args.max_length,
+                    max_new_tokens=args.collect_max_new_tokens,
+                )
+                extra.update({f"{prefix}_{k}": v for k, v in stats.items() if k != "wm_num_transitions"})
+        if self.accelerator.num_processes > 1:
+            extra = broadcast_object_list([extra])[0]
+        return extra
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        stats = self._objective_stats.pop(mode, None)
+        if stats is not None:
+            values = self.accelerator.reduce(stats, reduction="sum").tolist()
+            if mode == "train":
+                self._total_train_tokens += int(values[-1])
+            prefix = "eval_" if mode == "eval" else ""
+            total_nll, total_count, total_correct = 0.0, 0.0, 0.0
+            for i, (name, _) in enumerate(_OBJECTIVES):
+                nll_sum, count, correct = values[3 * i : 3 * i + 3]
+                if count > 0:
+                    logs[f"{prefix}loss_{name}"] = nll_sum / count
+                    logs[f"{prefix}ppl_{name}"] = math.exp(min(nll_sum / count, 50.0))
+                    logs[f"{prefix}accuracy_{name}"] = correct / count
+                total_nll, total_count, total_correct = (
+                    total_nll + nll_sum,
+                    total_count + count,
+                    total_correct + correct,
+                )
+            if total_count > 0:
+                logs[f"{prefix}mean_token_accuracy"] = total_correct / total_count
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        super().log(logs, start_time)

@@ -1,0 +1,183 @@
+"""Train an agent on environment trajectories: behavioral cloning, world model, or both.
+
+    accelerate launch recipes/sft.py --config recipes/configs/sft_world_model.yaml
+    python recipes/sft.py                      # embedded default: offline, CPU, about a minute
+
+Reads top to bottom: arguments -> trajectories (collected with a policy, or loaded) -> model and tokenizer ->
+TrajectorySFTTrainer (online collection, evaluation on the environment) -> save model, tokenizer and trajectories -> summary.
+Every field can be set in the YAML file or as a command-line flag (TrlParser): they mean the same thing.
+With no ``--model_name_or_path``, a tiny Qwen2-architecture model and a tokenizer trained on the collected
+trajectories are built locally, so the default run needs no download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from accelerate import PartialState  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
+
+from mrlm_hf import (  # noqa: E402
+    ExpertPolicy,
+    RandomPolicy,
+    TrajectorySFTConfig,
+    TrajectorySFTTrainer,
+    collect_trajectories,
+    load_trajectories,
+    save_trajectories,
+    split_trajectories,
+    trajectory_stats,
+)
+from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
+
+
+@dataclass
+class EnvArguments:
+    """Where the trajectories come from and how the trained policy is evaluated."""
+
+    env_name: str = field(default="math", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
+    env_kwargs: str = field(
+        default="{}", metadata={"help": "JSON object (or YAML mapping) of environment constructor arguments."}
+    )
+    num_episodes: int = field(default=512, metadata={"help": "Episodes to collect for the training data."})
+    collection_policy: str = field(
+        default="expert",
+        metadata={"help": "Who acts when collecting: 'expert' or 'random'.", "choices": ["expert", "random"]},
+    )
+    collection_seed: int = field(default=0, metadata={"help": "Episode i is reset with collection_seed + i."})
+    num_envs: int = field(default=64, metadata={"help": "Environments stepped in lockstep during collection."})
+    dataset_path: str | None = field(
+        default=None, metadata={"help": "Load trajectories from here (save_trajectories output) instead of collecting."}
+    )
+    eval_fraction: float = field(default=0.1, metadata={"help": "Fraction of trajectories held out for eval loss."})
+    merge_lora: bool = field(
+        default=False, metadata={"help": "With use_peft: also save the base model with the adapter merged, in merged/."}
+    )
+    tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
+    tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
+    tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
+
+
+# Defaults of the embedded run; a YAML file or flags override any of them.
+RECIPE_DEFAULTS = {
+    "output_dir": "outputs/sft-default",
+    "max_steps": 150,
+    "per_device_train_batch_size": 16,
+    "learning_rate": 2e-3,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 10,
+    "logging_steps": 10,
+    "eval_strategy": "steps",
+    "eval_steps": 75,
+    "save_strategy": "no",
+    "gradient_checkpointing": False,
+    "max_length": 512,
+    "report_to": "none",
+    "mode": "combined",
+    "eval_env_episodes": 16,
+    "eval_world_model_transitions": 16,
+    "collect_max_new_tokens": 32,
+}
+
+
+def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelConfig) -> dict:
+    state = PartialState()
+    env_kwargs = env_args.env_kwargs if isinstance(env_args.env_kwargs, dict) else json.loads(env_args.env_kwargs)
+
+    # 1. Trajectories: load them, or collect them with the expert (or a random baseline).
+    if env_args.dataset_path:
+        trajectories = load_trajectories(env_args.dataset_path)
+    else:
+        policy = ExpertPolicy() if env_args.collection_policy == "expert" else RandomPolicy(env_args.collection_seed)
+        with state.main_process_first():  # identical on every rank: same seeds, deterministic policy
+            trajectories = collect_trajectories(
+                env_args.env_name,
+                policy,
+                env_args.num_episodes,
+                env_kwargs=env_kwargs,
+                seed=env_args.collection_seed,
+                num_envs=env_args.num_envs,
+                progress=state.is_main_process,
+            )
+    data_stats = trajectory_stats(trajectories)
+    splits = split_trajectories(trajectories, test_size=env_args.eval_fraction, seed=args.seed)
+
+    # 2. Model and tokenizer: a local/hub checkpoint, or the embedded tiny default built from scratch.
+    if model_args.model_name_or_path:
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path,
+            revision=model_args.model_revision,
+            dtype=model_args.dtype,
+            attn_implementation=model_args.attn_implementation,
+        )
+    else:
+        corpus = [
+            text for row in splits["train"] for text in (*row["observations"], *row["actions"], row["system_prompt"])
+        ]
+        tokenizer = build_tokenizer(corpus, vocab_size=env_args.tiny_vocab_size)
+        model = build_model(
+            tokenizer,
+            hidden_size=env_args.tiny_hidden_size,
+            num_layers=env_args.tiny_num_layers,
+            intermediate_size=4 * env_args.tiny_hidden_size,
+            seed=args.seed,
+        )
+
+    # 3. Train.
+    trainer = TrajectorySFTTrainer(
+        model,
+        args=args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["test"],
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        env=env_args.env_name,
+        env_kwargs=env_kwargs,
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    metrics = trainer.evaluate()  # losses per objective; success on held-out episodes; world-model accuracy
+
+    # 4. Save model (standard Hugging Face format, gathered from FSDP shards), tokenizer and trajectories.
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(args.output_dir)
+    if env_args.merge_lora and model_args.use_peft:
+        if trainer.is_fsdp_enabled:  # the adapter is sharded: merge from the saved files instead
+            raise SystemExit(
+                f"The adapter is saved in {args.output_dir}. Under FSDP, merge it afterwards on one process: "
+                "peft.AutoPeftModelForCausalLM.from_pretrained(output_dir).merge_and_unload().save_pretrained(...)."
+            )
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        if state.is_main_process:
+            merged.save_pretrained(Path(args.output_dir) / "merged")
+            tokenizer.save_pretrained(Path(args.output_dir) / "merged")
+    summary = {
+        "output_dir": str(Path(args.output_dir).resolve()),
+        "mode": args.mode,
+        "data": data_stats,
+        "dropped_examples": trainer.num_dropped_examples,
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+    }
+    if state.is_main_process:
+        save_trajectories(trajectories, Path(args.output_dir) / "trajectories")
+        (Path(args.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+        (Path(args.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+        print(json.dumps(summary, indent=2))
+    return summary
+
+
+def make_parser() -> TrlParser:
+    parser = TrlParser((EnvArguments, TrajectorySFTConfig, ModelConfig))
+    parser.set_defaults(**RECIPE_DEFAULTS)
+    return parser
+
+
+if __name__ == "__main__":
+    main(*make_parser().parse_args_and_config())

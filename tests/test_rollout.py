@@ -1,0 +1,164 @@
+"""The rollout builder: lockstep batching, determinism, shards that resume, model policies, multi-agent rows."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from conftest import make_tokenizer
+
+from mrlm_hf import ExpertPolicy, RandomPolicy, TextEnv, TransformersPolicy, collect_trajectories
+from mrlm_hf.tiny import build_model
+
+
+class GuessEnv(TextEnv):
+    """Guess a seeded number between 0 and 9; 'higher'/'lower' feedback."""
+
+    name = "guess"
+    system_prompt = "Guess the number."
+
+    def _reset(self, options):
+        self.target = self.rng.randint(0, 9)
+        return "Guess a number from 0 to 9.", {"task_id": f"guess-{self.target}"}
+
+    def _step(self, action):
+        try:
+            guess = int(action.strip())
+        except ValueError:
+            return "Say a single number.", -0.1, False, {"error": "not_a_number"}
+        if guess == self.target:
+            return "Correct!", 1.0, True, {"success": True}
+        return ("Higher." if guess < self.target else "Lower."), 0.0, False, {}
+
+    def expert_action(self):
+        return str(self.target)
+
+    def sample_action(self, rng):
+        return str(rng.randint(0, 9))
+
+
+class TwoAgentEnv(GuessEnv):
+    """Reports a second agent's trajectory at the end, like the debate environment."""
+
+    def _step(self, action):
+        obs, reward, terminated, info = super()._step(action)
+        if terminated or self.turn >= self.max_turns:
+            info["agent_trajectories"] = [
+                {
+                    "agent_id": "agent_1",
+                    "role": "rival",
+                    "observations": ["o", "end"],
+                    "actions": ["a"],
+                    "rewards": [-1.0],
+                }
+            ]
+        return obs, reward, terminated, info
+
+
+def test_expert_rollouts_are_reproducible_and_ordered():
+    a = collect_trajectories(GuessEnv, ExpertPolicy(), 10, seed=5, num_envs=3, progress=False)
+    b = collect_trajectories(GuessEnv, ExpertPolicy(), 10, seed=5, num_envs=4, progress=False)
+    assert a["seed"] == list(range(5, 15))
+    assert a.remove_columns("metadata").to_list() == b.remove_columns("metadata").to_list()
+    assert all(a["success"]) and a["return"] == [1.0] * 10 and a["length"] == [1] * 10
+    assert a[0]["observations"] == ["Guess a number from 0 to 9.", "Correct!"]
+    assert json.loads(a[0]["metadata"])["policy"] == "expert"
+
+
+def test_random_policy_reaches_turn_limit_with_truncation():
+    data = collect_trajectories(lambda: GuessEnv(max_turns=2), RandomPolicy(0), 40, progress=False)
+    truncated = [r for r in data if r["truncated"]]
+    assert truncated and all(not r["terminated"] and r["length"] == 2 for r in truncated)
+    assert all(len(r["observations"]) == len(r["actions"]) + 1 == len(r["rewards"]) + 1 for r in data)
+
+
+def test_policy_calls_are_batched_across_environments():
+    calls = []
+
+    def policy(conversations, envs):
+        calls.append(len(conversations))
+        return [env.expert_action() for env in envs]
+
+    collect_trajectories(GuessEnv, policy, 20, num_envs=8, progress=False)
+    assert max(calls) == 8 and sum(calls) == 20
+
+
+def test_wrong_number_of_actions_is_a_clear_error():
+    with pytest.raises(ValueError, match="returned 1 actions for 4"):
+        collect_trajectories(GuessEnv, lambda conversations, envs: ["1"], 4, num_envs=4, progress=False)
+
+
+def test_shards_are_written_as_episodes_finish_and_a_rerun_resumes(tmp_path):
+    calls = {"n": 0}
+
+    def flaky(conversations, envs):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt  # the run is interrupted mid-way
+        return [env.expert_action() for env in envs]
+
+    with pytest.raises(KeyboardInterrupt):
+        collect_trajectories(GuessEnv, flaky, 12, num_envs=2, shard_dir=tmp_path, shard_size=2, progress=False)
+    assert len(list(tmp_path.glob("shard-*.parquet"))) >= 2  # finished episodes are on disk
+    seen = []
+
+    def counting(conversations, envs):
+        seen.extend(env._seed for env in envs)
+        return [env.expert_action() for env in envs]
+
+    resumed = collect_trajectories(GuessEnv, counting, 12, num_envs=2, shard_dir=tmp_path, shard_size=2, progress=False)
+    assert resumed["seed"] == list(range(12))
+    assert 0 not in seen and len(seen) < 12  # episodes already on disk are not played again
+
+
+def test_multi_agent_environments_yield_one_row_per_agent():
+    data = collect_trajectories(TwoAgentEnv, ExpertPolicy(), 3, progress=False)
+    assert data["agent_id"] == ["agent_0", "agent_1"] * 3
+    assert data[1]["role"] == "rival" and data[1]["return"] == -1.0
+
+
+def test_transformers_policy_generates_batched_and_stops_at_end_of_turn():
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    policy = TransformersPolicy(model, tokenizer, max_new_tokens=8, do_sample=False, batch_size=3)
+    conversations = [[{"role": "user", "content": f"What is {i} + 1?"}] for i in range(5)]
+    actions = policy(conversations)
+    assert len(actions) == 5 and all(isinstance(a, str) for a in actions)
+    # Greedy decoding equals per-conversation greedy generate (left padding does not change results).
+    single = TransformersPolicy(model, tokenizer, max_new_tokens=8, do_sample=False, batch_size=1)
+    assert single(conversations) == actions
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in policy.generation_kwargs["eos_token_id"]
+
+
+def test_model_rollouts_record_every_step():
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    policy = TransformersPolicy(model, tokenizer, max_new_tokens=4, do_sample=True, seed=0)
+    data = collect_trajectories(lambda: GuessEnv(max_turns=2), policy, 4, progress=False)
+    assert len(data) == 4 and all(1 <= n <= 2 for n in data["length"])
+    assert random.Random(0)  # the policy's own seed made sampling repeatable:
+    again = collect_trajectories(
+        lambda: GuessEnv(max_turns=2), TransformersPolicy(model, tokenizer, max_new_tokens=4, seed=0), 4, progress=False
+    )
+    assert again["actions"] == data["actions"]
+
+
+def test_static_decoder_matches_generate_greedy_and_stops():
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64).eval()
+    conversations = [[{"role": "user", "content": "x" * (i + 1) + f" What is {i} + 1?"}] for i in range(5)]
+    reference = TransformersPolicy(model, tokenizer, max_new_tokens=12, do_sample=False, batch_size=8)
+    static = TransformersPolicy(
+        model, tokenizer, max_new_tokens=12, do_sample=False, batch_size=8, decoder="static", max_cache_len=256
+    )
+    prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in reference.prompts(conversations)]
+    assert static.generate_tokens(prompts) == reference.generate_tokens(prompts)
+    # Forced end of turn: the decoder cuts each row after its first end token.
+    eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    out = static._static.generate(prompts, 8, do_sample=False, eos_token_ids=[eot, *prompts[0][:1]])
+    assert all(len(row) <= 8 for row in out)
+    sampled = TransformersPolicy(model, tokenizer, max_new_tokens=6, decoder="static", seed=0, batch_size=8)
+    assert sampled.generate_tokens(prompts) == TransformersPolicy(
+        model, tokenizer, max_new_tokens=6, decoder="static", seed=0, batch_size=8
+    ).generate_tokens(prompts)

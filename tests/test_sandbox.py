@@ -1,0 +1,267 @@
+"""Tests of the code sandbox: normal runs, limits, and hostile programs that must leave this process unharmed."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mrlm_hf.sandbox import ExecutionResult, SandboxPool, run_many, run_python, sandbox_capabilities
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-specific")
+
+ROOT = Path(__file__).resolve().parents[1]
+IS_ROOT = os.geteuid() == 0
+
+
+def _sandbox_processes(result: ExecutionResult) -> list[int]:
+    """Live processes left by the run: those of its uid (root runs) or any process still running a sandbox."""
+    uid = result.isolation.get("uid")
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if uid is not None:
+                if os.stat(f"/proc/{p}").st_uid == uid:
+                    found.append(int(p))
+            elif b"mrlm-sandbox-" in Path(f"/proc/{p}/cmdline").read_bytes() and int(p) != os.getpid():
+                found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
+def _assert_sandbox_still_works() -> None:
+    result = run_python("print('still alive')")
+    assert result.ok and result.stdout == "still alive\n", result
+
+
+# ---------------------------------------------------------------------------------------------------- basics
+def test_runs_code_and_captures_stdout_stderr_and_status() -> None:
+    result = run_python("import sys\nprint('out', 6 * 7)\nprint('err', file=sys.stderr)\nsys.exit(0)")
+    assert result.stdout == "out 42\n" and result.stderr == "err\n"
+    assert result.returncode == 0 and result.error is None and result.ok
+    assert not result.timed_out and not result.output_truncated and not result.memory_exceeded
+    assert 0 < result.duration < 10
+
+
+def test_stdin_and_files_reach_the_program() -> None:
+    code = (
+        "import sys\nprint(sys.stdin.read()[::-1])\nprint(open('data/in.txt').read())\nprint(open('b.bin','rb').read())"
+    )
+    result = run_python(code, stdin="abc", files={"data/in.txt": "hello file", "b.bin": b"\x00\x01"})
+    assert result.stdout == "cba\nhello file\nb'\\x00\\x01'\n", result
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../escape.txt", "a/../../escape.txt", ""])
+def test_files_outside_the_working_directory_are_rejected(name: str) -> None:
+    with pytest.raises(ValueError):
+        run_python("pass", files={name: "x"})
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout": 0}, {"timeout": -1.0}, {"memory_mb": 0}, {"max_processes": 0}])
+def test_bad_arguments_raise(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        run_python("pass", **kwargs)
+
+
+def test_exceptions_and_syntax_errors_give_a_traceback_of_the_code_only() -> None:
+    result = run_python("def f(x):\n    return 1 / x\nf(0)")
+    assert result.returncode == 1 and result.error == "exit_status"
+    assert "ZeroDivisionError" in result.stderr and 'File "main.py", line 2' in result.stderr
+    assert "return 1 / x" in result.stderr  # source lines are shown
+    assert "<string>" not in result.stderr  # no frames of the sandbox's bootstrap
+    result = run_python("def f(:\n    pass")
+    assert result.returncode == 1 and "SyntaxError" in result.stderr
+
+
+def test_interpreter_is_isolated_from_site_packages_and_working_directory_is_private_and_deleted() -> None:
+    result = run_python("import os\nprint(os.getcwd())\nopen('mine.txt', 'w').write('ok')\nimport pytest")
+    assert "ModuleNotFoundError" in result.stderr  # no site-packages in the child
+    workdir = result.stdout.strip()
+    assert workdir and not os.path.exists(workdir)  # deleted afterwards
+
+
+def test_sandbox_capabilities_report_what_is_enforced() -> None:
+    caps = sandbox_capabilities()
+    assert caps["supervised"] is True and caps["no_subprocess"] is True
+    if IS_ROOT:  # the CI case: the child runs as an unprivileged uid
+        assert isinstance(caps["uid"], int) and caps["uid"] > 0 and caps["nproc"] is True
+        result = run_python("import os; print(os.getuid(), os.getgid(), os.getgroups())")
+        uid = result.isolation["uid"]
+        assert result.stdout.split()[:2] == [str(uid), str(uid)]
+        assert result.isolation["uid"] != caps["uid"]  # a fresh uid per run
+
+
+# ---------------------------------------------------------------------------------------------------- limits
+def test_sub_second_timeout_kills_an_infinite_loop() -> None:
+    start = time.monotonic()
+    result = run_python("while True:\n    pass", timeout=0.2)
+    elapsed = time.monotonic() - start
+    assert result.timed_out and result.error == "timeout" and result.returncode is not None
+    assert elapsed < 2.0, elapsed
+    assert run_python("import time; time.sleep(0.05); print('done')", timeout=0.5).ok  # a quick program fits
+
+
+def test_timeout_kills_a_sleeping_program_that_ignores_sigterm() -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)"
+    start = time.monotonic()
+    result = run_python(code, timeout=0.3)
+    assert result.timed_out and time.monotonic() - start < 3.0
+
+
+def test_output_is_capped_and_never_buffered_in_full() -> None:
+    result = run_python("print('x' * 200_000)", max_output_bytes=1_000)
+    assert result.output_truncated and result.error == "output_limit" and len(result.stdout) == 1_000
+    assert run_python("print('x' * 900)", max_output_bytes=1_000).ok
+
+
+def test_printing_100_mb_is_cut_off_quickly() -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    start = time.monotonic()
+    result = run_python("import sys\nsys.stdout.write('x' * 100_000_000)\nprint('never')", timeout=5.0)
+    assert result.output_truncated and result.error == "output_limit"
+    assert len(result.stdout) == 64_000 and "never" not in result.stdout
+    assert time.monotonic() - start < 5.0
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert after - before < 50_000, (before, after)  # the parent never held the 100 MB
+    result = run_python("while True:\n    print('spam' * 100)", timeout=5.0)
+    assert result.output_truncated and not result.timed_out
+
+
+def test_allocating_10_gb_fails_with_memory_error() -> None:
+    start = time.monotonic()
+    result = run_python("x = bytearray(10 * 1024 ** 3)", memory_mb=256)
+    assert result.memory_exceeded and result.error == "memory" and "MemoryError" in result.stderr
+    result = run_python("x = [0] * (10 ** 9)")
+    assert result.memory_exceeded
+    assert time.monotonic() - start < 5.0
+    assert run_python("x = bytearray(50 * 1024 ** 2); print(len(x))", memory_mb=256).stdout == "52428800\n"
+
+
+def test_file_size_is_limited() -> None:
+    result = run_python("open('big', 'wb').write(b'x' * (20 * 1024 * 1024))", file_size_mb=1)
+    assert result.returncode != 0 and "File too large" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- hostile
+def test_fork_bomb_through_os_fork_is_refused() -> None:
+    result = run_python("import os\ntry:\n    os.fork()\nexcept PermissionError as e:\n    print('refused')")
+    assert result.stdout == "refused\n"
+    result = run_python("import subprocess\nsubprocess.run(['true'])")
+    assert result.returncode != 0 and "PermissionError" in result.stderr
+    start = time.monotonic()
+    result = run_python(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except Exception:\n        pass", timeout=1.0
+    )
+    assert result.timed_out and time.monotonic() - start < 5.0
+
+
+def test_raw_fork_bomb_is_contained_and_cleaned_up() -> None:
+    # ctypes bypasses the preamble: the kernel's limits (RLIMIT_NPROC, PID namespace, supervisor) must hold.
+    bomb = (
+        "import ctypes\nlibc = ctypes.CDLL(None)\n"
+        "for _ in range(200):\n    if libc.fork() == 0:\n        libc.setsid()\n"
+        "while True:\n    libc.fork()\n"
+    )
+    start = time.monotonic()
+    result = run_python(bomb, timeout=1.0)
+    assert result.timed_out and time.monotonic() - start < 8.0
+    deadline = time.monotonic() + 2.0
+    while _sandbox_processes(result) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sandbox_processes(result) == []  # nothing survives, not even processes that called setsid
+    _assert_sandbox_still_works()
+
+
+def test_leftover_background_processes_are_killed_when_the_program_exits() -> None:
+    code = (
+        "import ctypes, time\nlibc = ctypes.CDLL(None)\n"
+        "if libc.fork() == 0:\n    libc.setsid()\n    time.sleep(60)\n"
+        "print('parent done')\n"
+    )
+    start = time.monotonic()
+    result = run_python(code, timeout=5.0)
+    assert result.stdout == "parent done\n" and not result.timed_out
+    assert time.monotonic() - start < 4.0  # does not wait for the sleeping orphan
+    time.sleep(0.1)
+    assert _sandbox_processes(result) == []
+
+
+def test_killing_the_parent_leaves_the_caller_unharmed() -> None:
+    start = time.monotonic()
+    result = run_python("import os\nos.kill(os.getppid(), 9)\nimport time\ntime.sleep(5)", timeout=0.5)
+    assert isinstance(result, ExecutionResult) and time.monotonic() - start < 4.0  # we are still here, promptly
+    result = run_python(f"import os\nos.kill({os.getpid()}, 9)")
+    assert result.returncode != 0 and ("PermissionError" in result.stderr or "ProcessLookupError" in result.stderr)
+    result = run_python(f"import os, signal\nos.killpg({os.getpgid(0)}, signal.SIGKILL)")
+    assert result.returncode != 0
+    if sandbox_capabilities()["uid"] is not None:  # only safe to try with an unprivileged uid
+        result = run_python("import os\nos.kill(-1, 9)")
+        assert isinstance(result, ExecutionResult)
+    _assert_sandbox_still_works()
+
+
+@pytest.mark.parametrize(("code", "status"), [("import sys; sys.exit()", 0), ("import sys; sys.exit(3)", 3)])
+def test_sys_exit_ends_only_the_child(code: str, status: int) -> None:
+    result = run_python(code)
+    assert result.returncode == status
+    assert (result.error is None) == (status == 0)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="writes are refused by switching to an unprivileged uid (needs root)")
+def test_writing_outside_the_working_directory_is_refused() -> None:
+    tag = uuid.uuid4().hex
+    targets = [ROOT / f"PWNED-{tag}", Path(f"/tmp/../etc/pwned-{tag}"), Path.home() / f"pwned-{tag}"]
+    try:
+        for target in targets:
+            result = run_python(f"open({str(target)!r}, 'w').write('pwned')")
+            assert result.returncode != 0 and "Error" in result.stderr, (target, result)
+            assert not target.exists()
+        result = run_python("open('inside.txt', 'w').write('fine'); print(open('inside.txt').read())")
+        assert result.stdout == "fine\n"
+        result = run_python(f"open('/tmp/pwned-{tag}', 'w').write('x')")
+        if result.isolation.get("mnt"):  # /tmp is private to the run
+            assert not Path(f"/tmp/pwned-{tag}").exists()
+    finally:
+        for target in [*targets, Path(f"/tmp/pwned-{tag}")]:
+            target.unlink(missing_ok=True)
+
+
+def test_network_is_unreachable_when_namespaces_are_available() -> None:
+    if not sandbox_capabilities()["net"]:
+        pytest.skip("no network namespace on this machine (network is not blocked)")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')"
+        result = run_python(code)
+    assert "connected" not in result.stdout and "OSError" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- concurrency
+def test_pool_runs_in_parallel_and_keeps_order() -> None:
+    codes = [f"import time\ntime.sleep(0.3)\nprint({i} * {i})" for i in range(16)]
+    start = time.monotonic()
+    with SandboxPool(max_workers=4) as pool:
+        results = pool.map(codes, timeout=5.0)
+        single = pool.run("print('one')")
+    elapsed = time.monotonic() - start
+    assert [r.stdout for r in results] == [f"{i * i}\n" for i in range(16)]
+    assert single.stdout == "one\n"
+    assert elapsed < 16 * 0.3, elapsed  # sequentially it would take at least 4.8 s
+    results = run_many(["print(1)", "while True: pass", "print(3)"], max_workers=3, timeout=0.5)
+    assert [r.stdout for r in results] == ["1\n", "", "3\n"] and results[1].timed_out
+
+
+def test_pool_rejects_bad_worker_count() -> None:
+    with pytest.raises(ValueError):
+        SandboxPool(0)

@@ -1,0 +1,171 @@
+"""TrajectorySFTTrainer: the loss is the documented one, in every batching mode, and training works."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import make_tokenizer, toy_rows
+from peft import LoraConfig
+
+from mrlm_hf import TrajectorySFTConfig, TrajectorySFTTrainer, trajectories_from_rows
+from mrlm_hf.collator import TrajectoryCollator
+from mrlm_hf.tiny import build_model
+from mrlm_hf.tokenize import ACTION, OBSERVATION
+
+
+def make_trainer(tmp_path, dataset, tokenizer=None, model=None, **config):
+    tokenizer = tokenizer or make_tokenizer("chatml")
+    model = model or build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    defaults = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        gradient_checkpointing=False,
+        use_cpu=True,
+        max_steps=2,
+    )
+    args = TrajectorySFTConfig(**{**defaults, **config})
+    return TrajectorySFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer)
+
+
+def reference_loss(model, batch, weights):
+    """Independent computation: full fp32 logits, log-softmax, mean NLL per token type, weighted sum."""
+    with torch.no_grad():
+        kwargs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+        logits = model(**kwargs).logits.float()
+    log_probs = torch.log_softmax(logits[:, :-1], dim=-1)
+    labels, types = batch["labels"][:, 1:], batch["token_types"][:, 1:]
+    nll = -log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    total = 0.0
+    for token_type, weight in zip((ACTION, OBSERVATION), weights):
+        mask = (labels != -100) & (types == token_type)
+        if weight:
+            total += weight * float(nll[mask].mean())
+    return total
+
+
+def trainer_loss(trainer, batch, num_items=None):
+    trainer.model.eval()
+    with torch.no_grad():
+        return float(trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=num_items))
+
+
+@pytest.mark.parametrize(
+    "mode,weights",
+    [("combined", (0.7, 0.3)), ("behavioral_cloning", (1.0, 0.0)), ("world_model", (0.0, 1.0))],
+)
+def test_loss_equals_weighted_sum_of_independent_objective_losses(tmp_path, toy_dataset, mode, weights):
+    trainer = make_trainer(tmp_path, toy_dataset, mode=mode, bc_weight=0.7, world_model_weight=0.3)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(6)])
+    expected = reference_loss(trainer.model, batch, weights)
+    assert trainer_loss(trainer, batch) == pytest.approx(expected, rel=1e-4)
+
+
+def test_padded_and_padding_free_batches_give_the_same_loss(tmp_path, toy_dataset):
+    trainer = make_trainer(tmp_path, toy_dataset)
+    examples = [trainer.train_dataset[i] for i in range(6)]
+    pad_id = trainer.processing_class.pad_token_id
+    padded = TrajectoryCollator(pad_token_id=pad_id)(examples)
+    flat = TrajectoryCollator(pad_token_id=pad_id, padding_free=True)(examples)
+    assert flat["input_ids"].shape[0] == 1 and "attention_mask" not in flat
+    assert int((flat["token_types"] > 0).sum()) == int((padded["token_types"] > 0).sum())
+    assert trainer_loss(trainer, flat) == pytest.approx(trainer_loss(trainer, padded), rel=1e-4)
+    assert trainer_loss(trainer, flat) == pytest.approx(reference_loss(trainer.model, padded, (0.5, 0.5)), rel=1e-4)
+
+
+def test_packed_dataset_keeps_token_types_aligned(tmp_path, toy_dataset):
+    trainer = make_trainer(tmp_path, toy_dataset, packing=True, max_length=256)
+    row = trainer.train_dataset[0]
+    assert len(row["seq_lengths"]) > 1  # several trajectories share a row
+    assert len(row["input_ids"]) == len(row["token_types"]) == len(row["labels"]) == sum(row["seq_lengths"])
+    assert [t > 0 for t in row["token_types"]] == [label != -100 for label in row["labels"]]
+    assert trainer.args.packing  # the user's flags are restored after TRL's init
+
+
+def test_gradient_accumulation_splits_the_same_loss(tmp_path, toy_dataset):
+    """Micro-batch losses normalised by the whole batch's token counts add up to the full-batch loss."""
+    trainer = make_trainer(tmp_path, toy_dataset)
+    examples = [trainer.train_dataset[i] for i in range(8)]
+    full = trainer.data_collator(examples)
+    micro = [trainer.data_collator(examples[:3]), trainer.data_collator(examples[3:])]
+    counts = trainer._get_num_items_in_batch(micro, torch.device("cpu"))
+    assert counts.tolist() == trainer._get_num_items_in_batch([full], torch.device("cpu")).tolist()
+    split = sum(trainer_loss(trainer, batch, counts) for batch in micro)
+    assert split == pytest.approx(trainer_loss(trainer, full), rel=1e-4)
+
+
+def test_training_reduces_loss_and_logs_each_objective(tmp_path):
+    dataset = trajectories_from_rows(toy_rows(64))
+    trainer = make_trainer(tmp_path, dataset, max_steps=30, learning_rate=1e-2, gradient_accumulation_steps=2)
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert logs[-1]["loss"] < 0.6 * logs[0]["loss"]
+    for key in ("loss_bc", "loss_wm", "ppl_bc", "ppl_wm", "accuracy_bc", "accuracy_wm"):
+        assert key in logs[-1]
+    assert logs[0]["loss"] == pytest.approx(0.5 * logs[0]["loss_bc"] + 0.5 * logs[0]["loss_wm"], rel=1e-3)
+    assert logs[-1]["ppl_bc"] == pytest.approx(math.exp(logs[-1]["loss_bc"]), rel=1e-3)
+    metrics = trainer.evaluate(trainer.train_dataset)
+    assert {"eval_loss_bc", "eval_loss_wm", "eval_accuracy_bc"} <= set(metrics)
+
+
+def test_lora_trains_only_adapters(tmp_path, toy_dataset):
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = TrajectorySFTTrainer(
+        model,
+        args=TrajectorySFTConfig(
+            output_dir=str(tmp_path),
+            max_steps=3,
+            learning_rate=1e-2,
+            report_to="none",
+            use_cpu=True,
+            save_strategy="no",
+            per_device_train_batch_size=8,
+        ),
+        train_dataset=toy_dataset,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
+    trainer.train()
+    state = trainer.model.state_dict()
+    lora = [k for k in state if "lora_" in k]
+    assert lora and any(not torch.equal(state[k], torch.zeros_like(state[k])) for k in lora if "lora_B" in k)
+    base = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in state.items() if "lora_" not in k
+    }
+    assert all(torch.equal(base[k], before[k]) for k in before if k in base)
+
+
+def test_reward_filter_in_config(tmp_path):
+    rows = toy_rows(10)
+    for row in rows[:4]:
+        row["rewards"] = [0.0] * len(row["rewards"])
+    trainer = make_trainer(tmp_path, trajectories_from_rows(rows), filter_low_reward=True, min_reward_threshold=0.5)
+    assert len(trainer.train_dataset) == 6
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"mode": "imitation"}, "mode must be one of"),
+        ({"bc_weight": -1.0}, ">= 0"),
+        ({"bc_weight": 0.0, "world_model_weight": 0.0}, "at least one"),
+        ({"layout": "episodes"}, "layout must be one of"),
+        ({"collect_every": -1}, "collect_every"),
+        ({"max_trajectories": 0}, "max_trajectories"),
+    ],
+)
+def test_invalid_config_fails_at_construction(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrajectorySFTConfig(output_dir=str(tmp_path), **kwargs)
+
+
+def test_cpu_defaults_to_fp32(tmp_path):
+    config = TrajectorySFTConfig(output_dir=str(tmp_path))
+    assert config.bf16 == torch.cuda.is_available()
