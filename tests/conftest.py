@@ -85,6 +85,30 @@ TOY_CORPUS = [
 ]
 
 
+def make_trainer(tmp_path, dataset, *, tokenizer=None, model=None, eval_dataset=None, env=None, **config):
+    """A TrajectorySFTTrainer on CPU with a tiny model; ``config`` overrides the TrajectorySFTConfig fields."""
+    from mrlm_hf import TrajectorySFTConfig, TrajectorySFTTrainer
+    from mrlm_hf.tiny import build_model
+
+    tokenizer = tokenizer or make_tokenizer("chatml")
+    model = model or build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    defaults = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        gradient_checkpointing=False,
+        use_cpu=True,
+        max_steps=2,
+    )
+    args = TrajectorySFTConfig(**{**defaults, **config})
+    return TrajectorySFTTrainer(
+        model, args=args, train_dataset=dataset, eval_dataset=eval_dataset, processing_class=tokenizer, env=env
+    )
+
+
 @pytest.fixture
 def toy_dataset():
     return trajectories_from_rows(toy_rows())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_tokenizer
+from conftest import make_tokenizer, make_trainer
 
 from mrlm_hf import ExpertPolicy, TrajectorySFTConfig, TrajectorySFTTrainer, collect_trajectories
 from mrlm_hf.online import ONLINE_SEED
@@ -18,22 +18,12 @@ def math_data():
 
 
 def make(tmp_path, data, eval_dataset=None, **config):
-    tokenizer = make_tokenizer("chatml")
-    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
-    defaults = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        learning_rate=1e-3,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        gradient_checkpointing=False,
-        use_cpu=True,
-        max_steps=6,
-    )
-    args = TrajectorySFTConfig(**{**defaults, **config})
-    return TrajectorySFTTrainer(
-        model, args=args, train_dataset=data, eval_dataset=eval_dataset, processing_class=tokenizer, env="math"
+    return make_trainer(
+        tmp_path,
+        data,
+        eval_dataset=eval_dataset,
+        env="math",
+        **{"per_device_train_batch_size": 4, "max_steps": 6, **config},
     )
 
 

@@ -6,31 +6,13 @@ import math
 
 import pytest
 import torch
-from conftest import make_tokenizer, toy_rows
+from conftest import make_tokenizer, make_trainer, toy_rows
 from peft import LoraConfig
 
 from mrlm_hf import TrajectorySFTConfig, TrajectorySFTTrainer, trajectories_from_rows
 from mrlm_hf.collator import TrajectoryCollator
 from mrlm_hf.tiny import build_model
 from mrlm_hf.tokenize import ACTION, OBSERVATION
-
-
-def make_trainer(tmp_path, dataset, tokenizer=None, model=None, **config):
-    tokenizer = tokenizer or make_tokenizer("chatml")
-    model = model or build_model(tokenizer, hidden_size=32, intermediate_size=64)
-    defaults = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        learning_rate=1e-3,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        gradient_checkpointing=False,
-        use_cpu=True,
-        max_steps=2,
-    )
-    args = TrajectorySFTConfig(**{**defaults, **config})
-    return TrajectorySFTTrainer(model, args=args, train_dataset=dataset, processing_class=tokenizer)
 
 
 def reference_loss(model, batch, weights):

@@ -104,3 +104,21 @@ def coerce_action(action: Any) -> str:
         action = action[:MAX_ACTION_CHARS]
     # Lone surrogates cannot be encoded by tokenizers or Arrow; replace them.
     return action.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def check_task_dataset(dataset: Any, required_columns: tuple[str, ...]) -> None:
+    """Validate a user task dataset (a ``datasets.Dataset`` or a sequence of row dicts) before an environment uses it.
+
+    A string is refused with a hint: a stored ``config`` records an in-memory dataset only as a marker."""
+    if isinstance(dataset, str):
+        raise TypeError(
+            f"dataset must be a datasets.Dataset (or a sequence of rows), got the string {dataset!r}; "
+            "a config's '<in-memory>' marker means the dataset has to be passed again."
+        )
+    if len(dataset) == 0:
+        raise ValueError("dataset is empty")
+    columns = getattr(dataset, "column_names", None)
+    if columns is not None:
+        missing = [c for c in required_columns if c not in columns]
+        if missing:
+            raise ValueError(f"dataset has no column(s) {missing}; columns are {columns}")

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mrlm_hf.envs.base import TextEnv
+from mrlm_hf.envs.base import TextEnv, check_task_dataset
 from mrlm_hf.envs.code_tasks import CodeTask, TestCase, builtin_tasks, render_call, task_from_row
 from mrlm_hf.envs.registry import register_env
 
@@ -455,19 +455,8 @@ class CodeEnv(TextEnv):
             raise ValueError(f"task_set must be 'builtin' (or pass dataset=...), got {task_set!r}")
         if difficulty is not None and (isinstance(difficulty, bool) or difficulty not in (1, 2, 3)):
             raise ValueError(f"difficulty must be None, 1, 2 or 3, got {difficulty!r}")
-        if isinstance(dataset, str):
-            raise TypeError(
-                f"dataset must be a datasets.Dataset (or a sequence of rows), got the string {dataset!r}; "
-                "a config's '<in-memory>' marker means the dataset has to be passed again."
-            )
         if dataset is not None:
-            if len(dataset) == 0:
-                raise ValueError("dataset is empty")
-            columns = getattr(dataset, "column_names", None)
-            if columns is not None:
-                missing = [c for c in ("prompt", "tests") if c not in columns]
-                if missing:
-                    raise ValueError(f"dataset has no column(s) {missing}; columns are {columns}")
+            check_task_dataset(dataset, ("prompt", "tests"))
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.task_set = task_set

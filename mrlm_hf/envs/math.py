@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 from mrlm_hf.envs.answer import extract_answer, format_answer, parse_reference
-from mrlm_hf.envs.base import TextEnv
+from mrlm_hf.envs.base import TextEnv, check_task_dataset
 from mrlm_hf.envs.registry import register_env
 
 __all__ = ["MathEnv", "generate_problem"]
@@ -305,19 +305,8 @@ class MathEnv(TextEnv):
         super().__init__(max_turns=max_turns)
         if isinstance(difficulty, bool) or difficulty not in _GENERATORS:
             raise ValueError(f"difficulty must be 1..4, got {difficulty!r}")
-        if isinstance(dataset, str):
-            raise TypeError(
-                f"dataset must be a datasets.Dataset (or a sequence of rows), got the string {dataset!r}; "
-                "a config's '<in-memory>' marker means the dataset has to be passed again."
-            )
         if dataset is not None:
-            if len(dataset) == 0:
-                raise ValueError("dataset is empty")
-            columns = getattr(dataset, "column_names", None)
-            if columns is not None:
-                missing = [c for c in (question_column, answer_column) if c not in columns]
-                if missing:
-                    raise ValueError(f"dataset has no column(s) {missing}; columns are {columns}")
+            check_task_dataset(dataset, (question_column, answer_column))
         self.difficulty = difficulty
         self.dataset = dataset
         self.question_column = question_column
