@@ -10,8 +10,8 @@ How it works (``TrajectorySFTTrainer`` drives it when ``collect_every > 0``):
 3. The new trajectories of all processes are gathered, so every process holds the **same** buffer: the old
    trajectories plus the new, the oldest dropped beyond ``max_trajectories``, then ``filter_low_reward`` applied.
 4. The buffer is re-tokenized and the training stream switches to it. The stream (``LiveExamples``) reshuffles the
-   whole buffer with a seed that is the same on every process; Accelerate hands each process its share of every
-   global batch, so the ranks see disjoint, consistent data.
+   whole buffer with a seed that is the same on every process and each process takes its own interleaved share of
+   that order, so the ranks see disjoint, consistent data (checked with two processes in tests/test_multiprocess.py).
 5. A resumed run (``resume_from_checkpoint``) reloads every shard already on disk into the buffer.
 
 Generation under FSDP needs every rank in every forward pass, which episodes of different lengths break: with
@@ -46,17 +46,20 @@ ONLINE_SEED = 10_000_000
 class LiveExamples(torch.utils.data.IterableDataset):
     """An endless stream over the trainer's current tokenized buffer, reshuffled each pass.
 
-    When the buffer is replaced, the stream starts a new pass over the new buffer at once."""
+    Every process draws the same permutation (same seed) and takes every ``world``-th example from position
+    ``rank``, so the processes see disjoint shares of one consistent order. When the buffer is replaced, the stream
+    starts a new pass over the new buffer at once."""
 
-    def __init__(self, collector: OnlineCollector, seed: int) -> None:
+    def __init__(self, collector: OnlineCollector, seed: int, rank: int = 0, world: int = 1) -> None:
         self.collector, self.seed, self.passes = collector, seed, 0
+        self.rank, self.world = rank, world
 
     def __iter__(self):
         while True:
             version, data = self.collector.version, self.collector.tokenized
             order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.seed + self.passes))
             self.passes += 1
-            for index in order.tolist():
+            for index in order.tolist()[self.rank :: self.world]:
                 if self.collector.version != version:
                     break
                 yield data[index]
@@ -103,7 +106,8 @@ class OnlineCollector:
         )
 
     def stream(self) -> LiveExamples:
-        return LiveExamples(self, seed=self.trainer.args.seed)
+        accelerator = self.trainer.accelerator
+        return LiveExamples(self, self.trainer.args.seed, accelerator.process_index, accelerator.num_processes)
 
     def _policy(self, expert: bool):
         if expert:

@@ -110,6 +110,7 @@ class TrajectorySFTTrainer(SFTTrainer):
         if args.fast_gpu_defaults and torch.cuda.is_available() and not args.use_cpu:
             self.fast_kernels = apply_fast_kernels(self.model, padding_free=padding_free)
         self._objective_stats: dict[str, torch.Tensor] = {}
+        self._pending_train_tokens: torch.Tensor | int = 0
         self.add_callback(LearningCurveCallback())
         # Held-out trajectories for world-model evaluation (raw, not tokenized).
         self.eval_trajectories = (
@@ -149,17 +150,13 @@ class TrajectorySFTTrainer(SFTTrainer):
         return dataset
 
     def get_train_dataloader(self):
-        """Offline: TRL's loader. Online: an endless stream over the collector's current buffer."""
+        """Offline: TRL's loader. Online: an endless stream over the collector's current buffer, sharded by process
+        in the stream itself (batches move to the device in ``_prepare_inputs``)."""
         if self.online is None:
             return super().get_train_dataloader()
-        loader = torch.utils.data.DataLoader(
-            self.online.stream(),
-            batch_size=self._train_batch_size,
-            collate_fn=self.data_collator,
-            num_workers=0,
-            pin_memory=self.args.dataloader_pin_memory,
+        return torch.utils.data.DataLoader(
+            self.online.stream(), batch_size=self._train_batch_size, collate_fn=self.data_collator, num_workers=0
         )
-        return self.accelerator.prepare(loader)
 
     def _set_signature_columns_if_needed(self) -> None:
         if self._signature_columns is None:
@@ -211,11 +208,15 @@ class TrajectorySFTTrainer(SFTTrainer):
             loss = loss * self.accelerator.num_processes
 
         # Metrics stay on the device and are summed over processes only when logged: no sync per micro-batch.
-        stats = torch.stack(stats)
+        self._objective_stats[mode] = self._objective_stats.get(mode, 0) + torch.stack(stats)
         if mode == "train":
-            tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["input_ids"].numel()
-            stats = torch.cat([stats, torch.as_tensor(tokens, device=stats.device, dtype=stats.dtype).reshape(1)])
-        self._objective_stats[mode] = self._objective_stats.get(mode, 0) + stats
+            ids = inputs["input_ids"]
+            tokens = (
+                inputs["attention_mask"].sum()
+                if "attention_mask" in inputs
+                else torch.tensor(ids.numel(), device=ids.device)
+            )
+            self._pending_train_tokens = self._pending_train_tokens + tokens
         return (loss, outputs) if return_outputs else loss
 
     # ------------------------------------------------------------------ evaluation
@@ -267,11 +268,12 @@ class TrajectorySFTTrainer(SFTTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
+        if torch.is_tensor(self._pending_train_tokens):  # every process logs at the same time: safe to reduce here
+            self._total_train_tokens += int(self.accelerator.reduce(self._pending_train_tokens, reduction="sum"))
+            self._pending_train_tokens = 0
         stats = self._objective_stats.pop(mode, None)
         if stats is not None:
             values = self.accelerator.reduce(stats, reduction="sum").tolist()
-            if mode == "train":
-                self._total_train_tokens += int(values[-1])
             prefix = "eval_" if mode == "eval" else ""
             total_nll, total_count, total_correct = 0.0, 0.0, 0.0
             for i, (name, _) in enumerate(_OBJECTIVES):

@@ -87,7 +87,7 @@ RECIPE_DEFAULTS = {
 
 
 def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelConfig) -> dict:
-    state = PartialState()
+    state = PartialState(cpu=args.use_cpu)  # the same process layout the Trainer will use
     env_kwargs = env_args.env_kwargs if isinstance(env_args.env_kwargs, dict) else json.loads(env_args.env_kwargs)
 
     # 1. Trajectories: load them, or collect them with the expert (or a random baseline).
