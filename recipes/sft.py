@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from accelerate import PartialState  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
+from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config  # noqa: E402
 
 from mrlm_hf import (  # noqa: E402
     ExpertPolicy,
@@ -111,11 +111,14 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
     # 2. Model and tokenizer: a local/hub checkpoint, or the embedded tiny default built from scratch.
     if model_args.model_name_or_path:
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
         model = AutoModelForCausalLM.from_pretrained(
             model_args.model_name_or_path,
             revision=model_args.model_revision,
             dtype=model_args.dtype,
             attn_implementation=model_args.attn_implementation,
+            quantization_config=quantization,
+            device_map={"": PartialState().local_process_index} if quantization is not None else None,
         )
     else:
         corpus = [
