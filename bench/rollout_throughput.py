@@ -7,7 +7,8 @@ Same model as bench/train_throughput.py (Qwen2, 415M, random init, bf16); 256 pr
 (a) ``model.generate`` on padded batches of 128 with a dynamic cache (the plain baseline);
 (b) ``TransformersPolicy.generate_tokens``, length-sorted batches: ``static_cache`` = ``generate`` with a static KV
     cache (``transformers`` compiles the step); ``static_decoder`` = ``mrlm_hf.generation.StaticDecoder`` (forward and
-    sampling in one CUDA graph, the host checks for end tokens every 16 steps).
+    sampling in one CUDA graph, the host checks for end tokens every 16 steps); ``static_decoder_liger`` = the same
+    on the model with the fused kernels that mrlm_hf's GPU training defaults apply (Liger RMSNorm/SwiGLU/RoPE).
 New tokens/s are measured on a second pass (the first pass compiles and warms up). A greedy check compares (b) with
 plain ``generate`` token for token on a few prompts.
 """
@@ -116,8 +117,13 @@ def main() -> None:
     variants = {
         "static_cache": dict(cache_implementation="static"),
         "static_decoder": dict(decoder="static", max_cache_len=640),
+        "static_decoder_liger": dict(decoder="static", max_cache_len=640),
     }
     for name in args.configs:
+        if name == "static_decoder_liger":  # the training model's GPU kernels (last: it patches the model in place)
+            from mrlm_hf.attention import apply_fast_kernels
+
+            results["kernels_applied"] = apply_fast_kernels(model, padding_free=False)
         policy = TransformersPolicy(
             model, tokenizer(), max_new_tokens=args.new_tokens, do_sample=True, batch_size=args.batch, **variants[name]
         )

@@ -1,7 +1,7 @@
 """Proof that it learns: tiny models trained from scratch on a CPU, scored on held-out seeds.
 
     python examples/proof_of_learning.py gridworld-bc       # behavioral cloning on gridworld vs a random policy
-    python examples/proof_of_learning.py math-bc            # behavioral cloning on math (difficulty 1)
+    python examples/proof_of_learning.py math-bc            # behavioral cloning on math (difficulty 1, worked solutions)
     python examples/proof_of_learning.py gridworld-wm       # world model on gridworld: next-observation exact match
     python examples/proof_of_learning.py reward-filtering   # expert + random data: filter_low_reward on vs off
     python examples/proof_of_learning.py all
@@ -71,14 +71,14 @@ CLAIMS: dict[str, dict[str, Any]] = {
     "math-bc": {
         **MODEL,
         "env": "math",
-        "env_kwargs": {"difficulty": 1},
+        "env_kwargs": {"difficulty": 1, "expert": "worked"},
         "num_expert": 4000,
         "num_random": 0,
         "group_by_length": False,
-        "steps": 3000,
+        "steps": 2000,
         "batch_size": 32,
         "learning_rate": 2e-3,
-        "max_new_tokens": 12,
+        "max_new_tokens": 36,
         "eval_episodes": 256,
         "target": 0.8,
     },

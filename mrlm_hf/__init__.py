@@ -20,7 +20,7 @@ from mrlm_hf.data import (
 )
 from mrlm_hf.envs import TextEnv, list_envs, make_env, register_env
 from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
-from mrlm_hf.policies import ExpertPolicy, Policy, RandomPolicy, TransformersPolicy
+from mrlm_hf.policies import ExpertPolicy, OpenAIPolicy, Policy, RandomPolicy, TransformersPolicy
 from mrlm_hf.rollout import collect_trajectories
 from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, build_example, tokenize_trajectories
 from mrlm_hf.trainer import TrajectorySFTTrainer
@@ -34,6 +34,7 @@ __all__ = [
     "TRAJECTORY_FEATURES",
     "TRANSITION_FEATURES",
     "ExpertPolicy",
+    "OpenAIPolicy",
     "Policy",
     "RandomPolicy",
     "TextEnv",

@@ -1,16 +1,25 @@
-"""Variable-length attention for padding-free (packed) batches, without flash-attn and without a dense mask.
+"""One attention implementation for packed training batches and for decoding, without flash-attn.
 
-``register_varlen_attention()`` adds ``attn_implementation="varlen"`` to ``transformers``: when a batch carries
-the sequence boundaries that TRL's padding-free collator computes (``cu_seq_lens_q``/``cu_seq_lens_k``), attention
-runs through PyTorch's own FlashAttention kernel for packed sequences (``torch.nn.attention.varlen.varlen_attn``,
-PyTorch >= 2.9), so documents packed in one row never attend to each other and no block mask is materialised.
-Any other call (padded batches, generation with a KV cache) falls back to SDPA with the usual mask, so one
-model serves training and rollouts.
+``register_varlen_attention()`` adds ``attn_implementation="varlen"`` to ``transformers``:
+
+* when a batch carries the sequence boundaries that TRL's padding-free collator computes
+  (``cu_seq_lens_q``/``cu_seq_lens_k``), attention runs through PyTorch's own FlashAttention kernel for packed
+  sequences (``torch.nn.attention.varlen.varlen_attn``, PyTorch >= 2.9), so documents packed in one row never attend
+  to each other and no block mask is materialised;
+* one new token per sequence against a KV cache with grouped-query heads (a decoding step) runs as one SDPA call in
+  which the query heads that share a key/value head are that head's query rows: the cache is read once, where
+  ``transformers``' SDPA path, given a padding mask, first copies it once per query head (``repeat_kv``), which
+  made attention 85% of a decoding step (bench/RESULTS.md);
+* any other call (padded batches, prefill) is SDPA with the usual mask,
+
+so one model serves training and rollouts.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -47,6 +56,8 @@ def varlen_attention_forward(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """``transformers`` attention function: (batch, heads, seq, dim) in, (batch, seq, heads, dim) out."""
+    if _is_grouped_decode(query, key, attention_mask):
+        return grouped_query_decode(query, key, value, attention_mask, scaling), None
     cu_q, cu_k = kwargs.get("cu_seq_lens_q"), kwargs.get("cu_seq_lens_k")
     if cu_q is None or query.shape[0] != 1 or query.shape[2] != key.shape[2]:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -75,6 +86,29 @@ def varlen_attention_forward(
     return out.unsqueeze(0).to(dtype), None
 
 
+def _is_grouped_decode(query: torch.Tensor, key: torch.Tensor, attention_mask: torch.Tensor | None) -> bool:
+    one_row_mask = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[-2] == 1)
+    return query.shape[2] == 1 and key.shape[1] != query.shape[1] and one_row_mask
+
+
+def grouped_query_decode(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+) -> torch.Tensor:
+    """Attention of one query token per sequence over a cache with fewer key/value heads, without repeating them.
+
+    ``query`` (batch, heads, 1, dim); ``key``/``value`` (batch, kv_heads, length, dim); ``attention_mask`` None or
+    (batch, 1, 1, length), boolean (True attends) or additive. Query head ``h`` uses key/value head
+    ``h // (heads // kv_heads)``, as ``transformers``' ``repeat_kv`` has it. Returns (batch, 1, heads, dim)."""
+    batch, heads, _, dim = query.shape
+    grouped = query.reshape(batch, key.shape[1], heads // key.shape[1], dim)
+    out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=attention_mask, scale=scaling)
+    return out.reshape(batch, 1, heads, dim)
+
+
 def _varlen_mask(batch_size: int, q_length: int, kv_length: int, *args: Any, **kwargs: Any):
     """No mask for a packed single row (the boundaries travel as cu_seq_lens); SDPA's mask otherwise."""
     from transformers.masking_utils import sdpa_mask
@@ -93,6 +127,23 @@ def register_varlen_attention() -> str:
     AttentionInterface.register(NAME, varlen_attention_forward)
     AttentionMaskInterface.register(NAME, _varlen_mask)
     return NAME
+
+
+@contextmanager
+def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block a model on SDPA runs attention "varlen" (its decoding step reads a grouped-query cache once);
+    its own implementation is back afterwards. Models on other implementations are left alone."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    previous = base.config._attn_implementation
+    if previous != "sdpa":
+        yield
+        return
+    register_varlen_attention()
+    base.set_attn_implementation(NAME)
+    try:
+        yield
+    finally:
+        base.set_attn_implementation(previous)
 
 
 def apply_fast_kernels(model: torch.nn.Module, padding_free: bool = True) -> list[str]:

@@ -2,18 +2,25 @@
 
 A policy is any callable ``policy(conversations, envs) -> list[str]``. ``conversations`` are chat messages as
 rendered by ``mrlm_hf.chat.trajectory_messages``; ``envs`` are the matching environment instances (scripted
-experts read their state; model policies read their stop strings). Three implementations ship here: the
-environments' experts, a random baseline, and any ``transformers`` causal LM.
+experts read their state; model policies read their stop strings). Four implementations ship here: the
+environments' experts, a random baseline, any ``transformers`` causal LM, and any OpenAI-compatible chat server
+(vLLM, SGLang, ``transformers serve``) for users who have one.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from mrlm_hf.attention import decoding_attention
 from mrlm_hf.chat import Message, fold_system_prompt
 from mrlm_hf.envs.base import TextEnv
 
@@ -155,9 +162,10 @@ class TransformersPolicy:
                     for i, tokens in zip(chunk, self._static_generate([prompts[i] for i in chunk], kwargs)):
                         outputs[i] = tokens
                     continue
-                generated = self.model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
-                )
+                with decoding_attention(self.model):
+                    generated = self.model.generate(
+                        input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
+                    )
                 for row, i in enumerate(chunk):
                     tokens = generated[row, width:].tolist()
                     cut = next((j + 1 for j, t in enumerate(tokens) if t in stop_ids), len(tokens))
@@ -186,6 +194,85 @@ class TransformersPolicy:
         actions = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         stops = [self.stop_strings + tuple(getattr(env, "stop_strings", ())) for env in envs or [None] * len(actions)]
         return [_cut_at(action, stop) for action, stop in zip(actions, stops)]
+
+
+class OpenAIPolicy:
+    """Actions from an OpenAI-compatible chat-completions server (``vllm serve``, SGLang, ``transformers serve``).
+
+    Each conversation is one ``POST {base_url}/chat/completions``, ``concurrency`` of them in flight at once, so the
+    server's own batching (vLLM's continuous batching and paged cache) sets the throughput; the server applies the
+    model's chat template. The environment's stop strings travel as ``stop`` (the first four: the OpenAI limit) and
+    every action is also cut at the first of them here; servers leave the stop string out of the text, so it is put
+    back where the server says which one it hit (``stop_reason`` in vLLM, ``matched_stop`` in SGLang). A server that cannot be reached or answers with an error
+    raises an error that names the URL and the status: an outage is not turned into empty actions. With ``seed``,
+    request ``i`` of the policy's life carries ``seed + i`` (servers that honour it, like vLLM, then repeat a run).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        max_tokens: int = 256,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop_strings: Sequence[str] = (),
+        api_key: str | None = None,
+        concurrency: int = 64,
+        timeout: float = 300.0,
+        seed: int | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.stop_strings, self.concurrency, self.timeout = model, tuple(stop_strings), concurrency, timeout
+        self.body: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
+        self.body.update(extra_body or {})
+        self.headers = {"Content-Type": "application/json"}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self._seeds = itertools.count(seed) if seed is not None else None
+
+    def __call__(self, conversations: list[list[Message]], envs: Sequence[TextEnv] | None = None) -> list[str]:
+        stops = [
+            self.stop_strings + tuple(getattr(env, "stop_strings", ())) for env in envs or [None] * len(conversations)
+        ]
+        seeds = [next(self._seeds) if self._seeds is not None else None for _ in conversations]
+        if not conversations:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations)))) as pool:
+            return list(pool.map(self._complete, conversations, stops, seeds))
+
+    def _complete(self, messages: list[Message], stops: tuple[str, ...], seed: int | None) -> str:
+        body = {"model": self.model, "messages": [dict(m) for m in messages], **self.body}
+        if stops:
+            body["stop"] = list(stops[:4])
+        if seed is not None:
+            body["seed"] = seed
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=self.headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.load(response)
+        except urllib.error.HTTPError as error:
+            detail = error.read()[:500].decode(errors="replace")
+            raise RuntimeError(f"{self.url} answered HTTP {error.code}: {detail}") from error
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            raise ConnectionError(
+                f"Cannot reach {self.url} ({reason}). Start an OpenAI-compatible server (e.g. `vllm serve MODEL` or "
+                "`transformers serve`) or pass the right base_url (it usually ends in /v1)."
+            ) from error
+        try:
+            choice = payload["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as error:
+            raise RuntimeError(
+                f"{self.url} answered without choices[0].message.content: {str(payload)[:500]}"
+            ) from error
+        matched = choice.get("stop_reason", choice.get("matched_stop"))  # vLLM / SGLang name the stop string hit
+        if isinstance(matched, str) and matched in stops and not text.endswith(matched):
+            text += matched  # servers drop the stop string; actions keep it, as with TransformersPolicy
+        return _cut_at(text, stops)
 
 
 def _cut_at(text: str, stop_strings: Sequence[str]) -> str:

@@ -109,18 +109,7 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
     splits = split_trajectories(trajectories, test_size=env_args.eval_fraction, seed=args.seed)
 
     # 2. Model and tokenizer: a local/hub checkpoint, or the embedded tiny default built from scratch.
-    if model_args.model_name_or_path:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-        quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
-        model = AutoModelForCausalLM.from_pretrained(
-            model_args.model_name_or_path,
-            revision=model_args.model_revision,
-            dtype=model_args.dtype,
-            attn_implementation=model_args.attn_implementation,
-            quantization_config=quantization,
-            device_map={"": PartialState().local_process_index} if quantization is not None else None,
-        )
-    else:
+    if not model_args.model_name_or_path:
         corpus = [
             text for row in splits["train"] for text in (*row["observations"], *row["actions"], row["system_prompt"])
         ]
@@ -131,6 +120,23 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
             num_layers=env_args.tiny_num_layers,
             intermediate_size=4 * env_args.tiny_hidden_size,
             seed=args.seed,
+        )
+        if model_args.load_in_4bit or model_args.load_in_8bit:  # quantization happens while loading a checkpoint
+            model_args.model_name_or_path = str(Path(args.output_dir) / "tiny_base")
+            with state.main_process_first():
+                if state.is_main_process:
+                    model.save_pretrained(model_args.model_name_or_path)
+                    tokenizer.save_pretrained(model_args.model_name_or_path)
+    if model_args.model_name_or_path:
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path,
+            revision=model_args.model_revision,
+            dtype=model_args.dtype,
+            attn_implementation=model_args.attn_implementation,
+            quantization_config=quantization,
+            device_map={"": state.local_process_index} if quantization is not None else None,
         )
 
     # 3. Train.
@@ -166,6 +172,9 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         "mode": args.mode,
         "data": data_stats,
         "dropped_examples": trainer.num_dropped_examples,
+        "quantized_linear_layers": sum(
+            "4bit" in type(m).__name__ or "8bit" in type(m).__name__ for m in model.modules()
+        ),
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
     }
     if state.is_main_process:

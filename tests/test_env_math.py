@@ -12,7 +12,7 @@ import pytest
 
 from mrlm_hf.envs import list_envs, make_env
 from mrlm_hf.envs.answer import answers_equal, extract_answer, format_answer, parse_reference
-from mrlm_hf.envs.math import FEEDBACK_WRONG, MathEnv
+from mrlm_hf.envs.math import FEEDBACK_WRONG, MathEnv, worked_solution
 
 DIFFICULTIES = [1, 2, 3, 4]
 
@@ -196,6 +196,78 @@ def test_expert_solves_every_problem(difficulty: int) -> None:
             assert info["parsed_action"] == format_answer(env.answer)
             assert info["error"] is None and info["attempt"] == 1
     assert solved == 200
+
+
+@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+def test_worked_expert_solves_every_problem(difficulty: int) -> None:
+    env = MathEnv(difficulty=difficulty, expert="worked")
+    plain = MathEnv(difficulty=difficulty)
+    worked = 0
+    for seed in range(500):
+        obs, _ = env.reset(seed=seed)
+        assert plain.reset(seed=seed)[0] == obs  # the style does not change the problems
+        action = env.expert_action()
+        assert action.endswith(plain.expert_action())
+        assert action.lower().count("answer") == 1  # no step says "answer": extract_answer reads the final one
+        worked += action != plain.expert_action()
+        _, reward, terminated, _, info = env.step(action)
+        assert info["success"] and reward == 1.0 and terminated, (obs, action)
+        assert info["parsed_action"] == format_answer(env.answer)
+    # Difficulty 1 and 2 are always worked; word problems fall back to the plain answer.
+    assert worked == (500 if difficulty in (1, 2) else 0)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What is 47 + 38?", "7+8=15, 4+3+1=8. The answer is 85."),
+        ("What is 97 + 38?", "7+8=15, 9+3+1=13. The answer is 135."),
+        ("What is 42 + 25?", "2+5=7, 4+2=6. The answer is 67."),
+        ("What is 52 - 17?", "12-7=5, 5-1-1=3. The answer is 35."),
+        ("What is 47 - 38?", "17-8=9, 4-3-1=0. The answer is 9."),
+        ("What is 38 - 47?", "-(47-38): 17-8=9, 4-3-1=0. The answer is -9."),
+        ("What is 57 - 87?", "-(87-57): 7-7=0, 8-5=3. The answer is -30."),
+        ("What is 50 - 50?", "0-0=0, 5-5=0. The answer is 0."),
+        ("What is 8 * 7?", "8*7=56. The answer is 56."),
+        ("What is 56 / 8?", "56/8=7. The answer is 7."),
+        ("What is (12 + 6) / 4?", "12+6=18, 18/4=9/2. The answer is 9/2."),
+        ("What is 42 - 11 * 9?", "11*9=99, 42-99=-57. The answer is -57."),
+        ("What is 7 / 2 * 4?", "7/2=7/2, (7/2)*4=14. The answer is 14."),
+        ("What is 3 - 10 - 2?", "3-10=-7, (-7)-2=-9. The answer is -9."),
+        ("What is 20 - (3 + 5)?", "3+5=8, 20-8=12. The answer is 12."),
+    ],
+)
+def test_worked_solution_text(question: str, expected: str) -> None:
+    answer = extract_answer(expected)
+    assert _eval_expression(question[len("What is ") : -1]) == answer
+    assert worked_solution(question, answer) == expected
+
+
+def test_worked_solution_falls_back_and_checks_itself() -> None:
+    assert worked_solution("Tom has 3 apples. How many?", Fraction(3)) == "The answer is 3."
+    assert worked_solution("What is 2 ^ 3?", Fraction(8)) == "The answer is 8."
+    assert worked_solution("What is 1 + 2 + 3 + 4?", Fraction(10)) == "The answer is 10."
+    assert worked_solution("What is 5 / (3 - 3)?", Fraction(0)) == "The answer is 0."
+    with pytest.raises(RuntimeError):
+        worked_solution("What is 47 + 38?", Fraction(84))
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"question": ["What is 47 + 38?"], "answer": ["85"]})
+    env = MathEnv(dataset=ds, expert="worked")
+    env.reset(seed=0)
+    assert env.expert_action() == "The answer is 85."  # dataset problems: the plain answer
+
+
+def test_expert_style_is_validated_and_recorded() -> None:
+    assert "expert" not in MathEnv().config  # the default leaves existing configs unchanged
+    env = make_env("math", difficulty=1, expert="worked")
+    assert env.config == {"difficulty": 1, "max_turns": 3, "expert": "worked"}
+    clone = make_env("math", **json.loads(json.dumps(env.config)))
+    env.reset(seed=5)
+    clone.reset(seed=5)
+    assert clone.expert_action() == env.expert_action() != "The answer is " + format_answer(env.answer) + "."
+    for bad in ("", "Worked", "cot", None):
+        with pytest.raises(ValueError):
+            MathEnv(expert=bad)
 
 
 def test_fractional_and_negative_answers_occur() -> None:

@@ -41,18 +41,18 @@ def test_behavioral_cloning_on_gridworld_beats_random_and_reaches_80_percent(tmp
     assert trained_rate >= 0.8 and record["passed"]
 
 
-def test_behavioral_cloning_on_math_learns_the_tables_but_not_yet_80_percent(tmp_path):
-    # The 80% target is not reached within the CPU budget (README.md, "Proof that it learns": 39.5%, two-digit
-    # addition and subtraction are not learned yet). What must hold: far above a random policy, and the
-    # multiplication and division facts (all of them occur in the training data) are mostly answered right.
+def test_behavioral_cloning_on_math_with_worked_solutions_reaches_80_percent(tmp_path):
+    # Worked-solution demonstrations (MathEnv(expert="worked"): column arithmetic for + and -): every operator,
+    # including two-digit addition and subtraction on mostly unseen problems, not just the memorised tables.
     record = run_claim(tmp_path, "math-bc")
+    assert record["settings"]["env_kwargs"] == {"difficulty": 1, "expert": "worked"}
     random_rate = record["baseline_random_policy"]["success_rate"]
     trained_rate = record["trained_policy"]["success_rate"]
     by_operator = record["success_by_operator"]
     assert set(by_operator) == {"+", "-", "*", "/"}
     assert random_rate < 0.05
-    assert trained_rate >= 0.25
-    assert by_operator["*"]["success_rate"] >= 0.5 and by_operator["/"]["success_rate"] >= 0.5
+    assert trained_rate >= 0.8 and record["passed"]
+    assert all(v["success_rate"] >= 0.6 for v in by_operator.values()), by_operator
 
 
 def test_world_model_on_gridworld_predicts_held_out_observations_exactly(tmp_path):

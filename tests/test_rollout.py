@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+import torch
 from conftest import make_tokenizer
 
 from mrlm_hf import ExpertPolicy, RandomPolicy, TextEnv, TransformersPolicy, collect_trajectories
@@ -154,6 +155,17 @@ def test_static_decoder_matches_generate_greedy_and_stops():
     )
     prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in reference.prompts(conversations)]
     assert static.generate_tokens(prompts) == reference.generate_tokens(prompts)
+    # ... and plain transformers generate on its own SDPA attention (repeated key/value heads), row by row.
+    assert model.config._attn_implementation == "sdpa"  # decoding_attention gave it back
+    eot_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for prompt, tokens in zip(prompts, static.generate_tokens(prompts)):
+        plain = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False, eos_token_id=eot_id)
+        assert plain[0, len(prompt) :].tolist()[: len(tokens)] == tokens
+    # Prefill in chunks of a few prompts (shortest first, each chunk padded to its own longest) changes nothing.
+    from mrlm_hf.generation import StaticDecoder
+
+    chunked = StaticDecoder(model, 8, 256, prefill_tokens=2 * max(map(len, prompts)))
+    assert chunked.generate(prompts, 12, do_sample=False, eos_token_ids=[eot_id]) == static.generate_tokens(prompts)
     # Forced end of turn: the decoder cuts each row after its first end token.
     eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
     out = static._static.generate(prompts, 8, do_sample=False, eos_token_ids=[eot, *prompts[0][:1]])
@@ -162,3 +174,48 @@ def test_static_decoder_matches_generate_greedy_and_stops():
     assert sampled.generate_tokens(prompts) == TransformersPolicy(
         model, tokenizer, max_new_tokens=6, decoder="static", seed=0, batch_size=8
     ).generate_tokens(prompts)
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(4, 2), (14, 2), (4, 1)])
+@pytest.mark.parametrize("mask_kind", ["none", "bool", "additive"])
+def test_grouped_query_decode_equals_sdpa_with_repeated_key_value_heads(heads, kv_heads, mask_kind):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from mrlm_hf.attention import grouped_query_decode, varlen_attention_forward
+
+    g = torch.Generator().manual_seed(heads * 10 + kv_heads)
+    batch, length, dim = 3, 9, 16
+    query = torch.randn(batch, heads, 1, dim, generator=g)
+    key, value = (torch.randn(batch, kv_heads, length, dim, generator=g) for _ in range(2))
+    keep = torch.ones(batch, 1, 1, length, dtype=torch.bool)
+    keep[0, ..., :4] = False  # left padding of different widths, and an unfilled cache tail
+    keep[1, ..., 7:] = False
+    mask = {"none": None, "bool": keep, "additive": torch.where(keep, 0.0, float("-inf"))}[mask_kind]
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal, module.training = heads // kv_heads, True, False
+    expected, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=dim**-0.5)
+    got = grouped_query_decode(query, key, value, mask, scaling=dim**-0.5)
+    assert got.shape == expected.shape == (batch, 1, heads, dim)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    routed, _ = varlen_attention_forward(module, query, key, value, mask, scaling=dim**-0.5)
+    torch.testing.assert_close(routed, expected, rtol=1e-5, atol=1e-6)
+    # A masked-out position changes nothing; an attended one does.
+    key2 = key.clone()
+    if mask is not None:
+        key2[0, :, 0] += 5.0
+        torch.testing.assert_close(grouped_query_decode(query, key2, value, mask, scaling=dim**-0.5), got)
+    key2[0, :, 5] += 5.0
+    assert not torch.allclose(grouped_query_decode(query, key2, value, mask, scaling=dim**-0.5), got)
+
+
+def test_decoding_attention_switches_sdpa_models_only_for_the_block():
+    from mrlm_hf.attention import decoding_attention
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    with decoding_attention(model):
+        assert model.config._attn_implementation == "varlen"
+    assert model.config._attn_implementation == "sdpa"
+    model.set_attn_implementation("eager")
+    with decoding_attention(model):
+        assert model.config._attn_implementation == "eager"

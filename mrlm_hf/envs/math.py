@@ -10,11 +10,29 @@ Problems are generated from the seed, so the same seed always gives the same pro
 
 Alternatively problems come from a ``datasets.Dataset`` (see ``MathEnv``). The agent has ``max_turns`` attempts;
 a wrong answer is told "Incorrect" without any hint, so nothing about the answer leaks.
+
+The scripted expert has two styles (``MathEnv(expert=...)``), both always correct:
+
+* ``"answer"`` (default): only the answer, ``The answer is 85.``;
+* ``"worked"``: a short worked solution, then the answer (chain-of-thought demonstrations for small models).
+  Difficulty 1 ``+`` and ``-`` are done column by column from the units up, each step restating the digits it uses
+  and the carry or borrow (``17-8`` is a units column that borrowed, ``-1`` in the next column pays it back)::
+
+      47 + 38   ->  7+8=15, 4+3+1=8. The answer is 85.
+      52 - 17   ->  12-7=5, 5-1-1=3. The answer is 35.
+      38 - 47   ->  -(47-38): 17-8=9, 4-3-1=0. The answer is -9.
+      8 * 7     ->  8*7=56. The answer is 56.
+
+  The answer is the last column's result followed by the last digit of each earlier column (leading zeros
+  dropped). Difficulty 2 evaluates the inner operation, then the outer one (``12+6=18, 18/4=9/2. The answer is
+  9/2.``; a fraction or negative intermediate is parenthesised). Difficulty 3 and 4 and dataset problems fall
+  back to the plain answer. No step contains the word "answer", so ``extract_answer`` reads the final one.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -23,7 +41,7 @@ from mrlm_hf.envs.answer import extract_answer, format_answer, parse_reference
 from mrlm_hf.envs.base import TextEnv, check_task_dataset
 from mrlm_hf.envs.registry import register_env
 
-__all__ = ["MathEnv", "generate_problem"]
+__all__ = ["EXPERT_STYLES", "MathEnv", "generate_problem", "worked_solution"]
 
 REWARD_CORRECT = 1.0
 REWARD_WRONG = 0.0
@@ -268,6 +286,125 @@ def generate_problem(rng: random.Random, difficulty: int) -> tuple[str, Fraction
     return rng.choice(_GENERATORS[difficulty])(rng)
 
 
+# ---------------------------------------------------------------------------------------------- worked solutions
+EXPERT_STYLES = ("answer", "worked")
+
+_ARITH_RE = re.compile(r"^What is (.+)\?$")
+_TOKEN_RE = re.compile(r"\d+|[-+*/()]")
+
+
+def _digits(n: int, width: int) -> list[int]:
+    """The decimal digits of ``n >= 0``, units first, padded with zeros to ``width``."""
+    return [(n // 10**i) % 10 for i in range(width)]
+
+
+def _column_addition(a: int, b: int) -> tuple[str, int]:
+    """``a + b`` (both >= 0) column by column: ``"7+8=15, 4+3+1=8"`` for 47 + 38."""
+    width = max(len(str(a)), len(str(b)))
+    da, db = _digits(a, width), _digits(b, width)
+    steps, low_digits, carry = [], [], 0
+    for i in range(width):
+        total = da[i] + db[i] + carry
+        steps.append(f"{da[i]}+{db[i]}{'+1' if carry else ''}={total}")
+        if i < width - 1:
+            low_digits.append(total % 10)
+            carry = total // 10
+        else:
+            result = int(str(total) + "".join(str(d) for d in reversed(low_digits)))
+    return ", ".join(steps), result
+
+
+def _column_subtraction(a: int, b: int) -> tuple[str, int]:
+    """``a - b`` (``a >= b >= 0``) column by column: ``"12-7=5, 5-1-1=3"`` for 52 - 17 (a leading 1 marks a borrow,
+    a trailing ``-1`` pays it back in the next column)."""
+    width = len(str(a))
+    da, db = _digits(a, width), _digits(b, width)
+    steps, digits, borrow = [], [], 0
+    for i in range(width):
+        top = da[i] - borrow
+        take = 10 if top < db[i] else 0
+        steps.append(f"{take // 10 or ''}{da[i]}-{db[i]}{'-1' if borrow else ''}={top + take - db[i]}")
+        digits.append(top + take - db[i])
+        borrow = 1 if take else 0
+    return ", ".join(steps), int("".join(str(d) for d in reversed(digits)))
+
+
+def _as_operand(value: Fraction) -> str:
+    """An intermediate value as an operand: ``12``, ``(9/2)``, ``(-7)``."""
+    text = format_answer(value)
+    return text if value.denominator == 1 and value >= 0 else f"({text})"
+
+
+def _one_operation(a: int, op: str, b: int) -> tuple[str, Fraction]:
+    """The worked steps of ``a op b`` for non-negative integers (difficulty 1), and the value they arrive at."""
+    if op == "+":
+        steps, value = _column_addition(a, b)
+        return steps, Fraction(value)
+    if op == "-":
+        if a < b:
+            steps, value = _column_subtraction(b, a)
+            return f"-({b}-{a}): {steps}", Fraction(-value)
+        steps, value = _column_subtraction(a, b)
+        return steps, Fraction(value)
+    value_ = _apply(op, Fraction(a), Fraction(b))
+    return f"{a}{op}{b}={format_answer(value_)}", value_
+
+
+def _step(x: Fraction, op: str, y: Fraction) -> tuple[str, Fraction]:
+    value = _apply(op, x, y)
+    return f"{_as_operand(x)}{op}{_as_operand(y)}={format_answer(value)}", value
+
+
+def _two_operations(tokens: list[str]) -> tuple[str, Fraction] | None:
+    """The worked steps of ``x op y op z`` with optional parentheses around one pair (difficulty 2), inner first."""
+    numbers = [Fraction(t) for t in tokens if t.isdigit()]
+    ops = [t for t in tokens if t in ("+", "-", "*", "/")]
+    if len(numbers) != 3 or len(ops) != 2:
+        return None
+    (x, y, z), (first, second) = numbers, ops
+    if tokens[0] == "(":  # (x op y) op z
+        right_first = False
+    elif "(" in tokens:  # x op (y op z)
+        right_first = True
+    else:
+        right_first = _PREC[second] > _PREC[first]
+    if right_first:
+        step1, inner = _step(y, second, z)
+        step2, value = _step(x, first, inner)
+    else:
+        step1, inner = _step(x, first, y)
+        step2, value = _step(inner, second, z)
+    return f"{step1}, {step2}", value
+
+
+def worked_solution(question: str, answer: Fraction) -> str:
+    """The ``"worked"`` expert's reply to a generated difficulty 1 or 2 ``question``: steps, then ``The answer is N.``
+
+    Anything else (word problems, dataset questions) gets the plain ``The answer is N.``. Raises ``RuntimeError`` if
+    the steps arrive at a value other than ``answer`` (they never do for generated problems)."""
+    final = f"The answer is {format_answer(answer)}."
+    match = _ARITH_RE.match(question)
+    if match is None:
+        return final
+    expression = match.group(1)
+    tokens = _TOKEN_RE.findall(expression)
+    if "".join(tokens) != expression.replace(" ", ""):
+        return final
+    try:
+        if len(tokens) == 3 and tokens[0].isdigit() and tokens[2].isdigit() and tokens[1] in ("+", "-", "*", "/"):
+            worked: tuple[str, Fraction] | None = _one_operation(int(tokens[0]), tokens[1], int(tokens[2]))
+        else:
+            worked = _two_operations(tokens)
+    except ZeroDivisionError:  # not a generated problem
+        worked = None
+    if worked is None:
+        return final
+    steps, value = worked
+    if value != answer:
+        raise RuntimeError(f"worked solution of {question!r} arrives at {value}, not {answer}")
+    return f"{steps}. {final}"
+
+
 # ---------------------------------------------------------------------------------------------- environment
 class MathEnv(TextEnv):
     """Solve a math problem; ``max_turns`` attempts, exact answers.
@@ -281,6 +418,9 @@ class MathEnv(TextEnv):
             (parsed by ``parse_reference``; a row without a number raises ``ValueError`` at reset).
             ``config`` then records ``{"dataset": "<in-memory>"}``: pass the dataset again to recreate the env.
         question_column, answer_column: column names in ``dataset``.
+        expert: the scripted expert's style (``expert_action``): ``"answer"`` (default) states only the answer,
+            ``"worked"`` writes a short worked solution first (difficulty 1 and 2; see the module docstring).
+            ``config`` records it only when it is not the default.
 
     Reward: 1.0 for a correct answer on any attempt (terminates, ``info["success"]``), 0.0 for a wrong one
     (the feedback says only "Incorrect"), -0.1 for a reply without a number. The episode return therefore never
@@ -301,12 +441,16 @@ class MathEnv(TextEnv):
         dataset: Any = None,
         question_column: str = "question",
         answer_column: str = "answer",
+        expert: str = "answer",
     ) -> None:
         super().__init__(max_turns=max_turns)
         if isinstance(difficulty, bool) or difficulty not in _GENERATORS:
             raise ValueError(f"difficulty must be 1..4, got {difficulty!r}")
         if dataset is not None:
             check_task_dataset(dataset, (question_column, answer_column))
+        if expert not in EXPERT_STYLES:
+            raise ValueError(f"expert must be one of {', '.join(map(repr, EXPERT_STYLES))}, got {expert!r}")
+        self.expert = expert
         self.difficulty = difficulty
         self.dataset = dataset
         self.question_column = question_column
@@ -320,6 +464,8 @@ class MathEnv(TextEnv):
         cfg: dict[str, Any] = {"difficulty": self.difficulty, "max_turns": self.max_turns}
         if self.dataset is not None:
             cfg.update(dataset="<in-memory>", question_column=self.question_column, answer_column=self.answer_column)
+        if self.expert != "answer":
+            cfg["expert"] = self.expert
         return cfg
 
     def _info(self, parsed: Fraction | None = None, error: str | None = None, success: bool = False) -> dict[str, Any]:
@@ -360,9 +506,12 @@ class MathEnv(TextEnv):
         return FEEDBACK_WRONG_LAST if last else FEEDBACK_WRONG, REWARD_WRONG, False, self._info(parsed)
 
     def expert_action(self) -> str:
-        """State the exact answer: ``"The answer is 42."`` (``"The answer is 3/4."`` for a fraction)."""
-        if self.answer is None:
+        """State the exact answer: ``"The answer is 42."`` (``"The answer is 3/4."`` for a fraction); with
+        ``expert="worked"`` a worked solution comes first for generated difficulty 1 and 2 problems."""
+        if self.answer is None or self.question is None:
             raise RuntimeError("MathEnv.expert_action() called before reset().")
+        if self.expert == "worked" and self.dataset is None:
+            return worked_solution(self.question, self.answer)
         return f"The answer is {format_answer(self.answer)}."
 
     def sample_action(self, rng: random.Random) -> str:
