@@ -9,7 +9,6 @@ Same model as bench/rollout_throughput.py; one batch of ``--batch`` prompts of 6
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import torch  # noqa: E402
-from rollout_throughput import prompts  # noqa: E402
+from rollout_throughput import prompts, report  # noqa: E402
 from train_throughput import model_config  # noqa: E402
 from transformers import Qwen2ForCausalLM  # noqa: E402
 
@@ -106,10 +105,7 @@ def main() -> None:
             torch._dynamo.reset()
             torch.cuda.empty_cache()
         del model
-    print(json.dumps(results, indent=2))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2)
+    report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -146,9 +146,14 @@ def main() -> None:
             f"(first pass {seconds_first:.1f} s); {speedup:.1f}x",
             flush=True,
         )
+    report(results, args.out)
+
+
+def report(results: dict, out: str | None) -> None:
+    """Print the results as JSON, and write them to ``out`` if given."""
     print(json.dumps(results, indent=2))
-    if args.out:
-        with open(args.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             json.dump(results, f, indent=2)
 
 
