@@ -1,7 +1,9 @@
-"""Where a decoding step's time goes: per-step milliseconds of the static decoder, eager and compiled, per attention
-implementation, and the top CUDA kernels of the compiled step.
+"""Where a rollout's time goes: per-step milliseconds of the static decoder, eager and compiled, per attention
+implementation, and the top CUDA kernels of the compiled step; with ``--prefill``, the prefill of the whole batch
+padded or packed, eager or compiled, and how far the packed logits are from the padded ones.
 
     TORCH_LOGS=recompiles,graph_breaks,cudagraphs python bench/decode_profile.py
+    python bench/decode_profile.py --prefill padded packed --compiled_only
 
 Same model as bench/rollout_throughput.py; one batch of ``--batch`` prompts of 64-512 tokens, ``--steps`` new tokens.
 """
@@ -42,6 +44,52 @@ def per_step_ms(decoder: StaticDecoder, data: list[list[int]], steps: int) -> fl
     return 1000 * (full - one) / (steps - 1)
 
 
+def prefill_ms(data: list[list[int]], kinds: list[str]) -> dict:
+    """Milliseconds to prefill the whole batch (model on SDPA, switched to "varlen" as the decoder does), per prefill
+    kind, eager and compiled (``torch.compile(model, dynamic=True)``), on three further batches of new
+    prompts after a warm-up batch (a recompilation would show as seconds), with the largest logit difference to the
+    first configuration on the warm-up batch and the number of graphs compiled."""
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(model_config()).to("cuda", torch.bfloat16).eval()
+    out, reference = {}, None
+    batches = [data] + [prompts(len(data), seed=s) for s in (1, 2, 3)]
+    for kind in kinds:
+        for compiled in (False, True):
+            torch._dynamo.reset()
+            torch._dynamo.utils.counters.clear()
+            decoder = StaticDecoder(model, len(data), 640, compile=False, prefill=kind)
+            if compiled:
+                decoder._prefill_forward = torch.compile(model, dynamic=True)
+            name = f"{kind}_{'compiled' if compiled else 'eager'}"
+            try:
+                times = []
+                with attention.decoding_attention(model), torch.no_grad():
+                    for i, batch in enumerate(batches):
+                        torch.cuda.synchronize()
+                        start = time.perf_counter()
+                        logits = decoder._prefill(batch, max(map(len, batch)), 0)
+                        torch.cuda.synchronize()
+                        times.append(1000 * (time.perf_counter() - start))
+                        if i == 0:
+                            first = logits
+                reference = first if reference is None else reference
+                out[name] = {
+                    "ms_warmup_then_new_batches": times,
+                    "packed": decoder._packed_prefill(),
+                    "graphs": dict(torch._dynamo.utils.counters["stats"]),
+                    "max_abs_logit_diff_to_first": float((first - reference).abs().max()),
+                    "argmax_agreement_to_first": float((first.argmax(-1) == reference.argmax(-1)).float().mean()),
+                }
+            except Exception as error:  # report and go on
+                out[name] = f"{type(error).__name__}: {str(error)[:300]}"
+            print(name, out[name], flush=True)
+            del decoder
+    torch._dynamo.reset()
+    del model
+    torch.cuda.empty_cache()
+    return out
+
+
 def _matmul_decode(query, key, value, attention_mask, scaling=None):
     """Alternative for the experiment: the grouped decoding attention as two batched matmuls and a softmax."""
     batch, heads, _, dim = query.shape
@@ -71,9 +119,12 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--decode_attention", nargs="+", default=["sdpa"], help="sdpa, efficient, matmul")
     parser.add_argument("--compiled_only", action="store_true")
+    parser.add_argument("--prefill", nargs="*", default=[], help="padded, packed: time these prefills too")
     args = parser.parse_args()
     data = prompts(args.batch)
     results: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "batch": args.batch}
+    if args.prefill:
+        results["prefill"] = prefill_ms(data, args.prefill)
     for attn in args.attn:
         torch.manual_seed(0)
         config = model_config()

@@ -7,8 +7,9 @@ Same model as bench/train_throughput.py (Qwen2, 415M, random init, bf16); 256 pr
 (a) ``model.generate`` on padded batches of 128 with a dynamic cache (the plain baseline);
 (b) ``TransformersPolicy.generate_tokens``, length-sorted batches: ``static_cache`` = ``generate`` with a static KV
     cache (``transformers`` compiles the step); ``static_decoder`` = ``mrlm_hf.generation.StaticDecoder`` (forward and
-    sampling in one CUDA graph, the host checks for end tokens every 16 steps); ``static_decoder_liger`` = the same
-    on the model with the fused kernels that mrlm_hf's GPU training defaults apply (Liger RMSNorm/SwiGLU/RoPE).
+    sampling in one CUDA graph, the host checks for end tokens every 16 steps, prompts prefilled packed in one row);
+    ``static_decoder_liger`` = the same on the model with the fused kernels that mrlm_hf's GPU training defaults
+    apply (Liger RMSNorm/SwiGLU/RoPE).
 New tokens/s are measured on a second pass (the first pass compiles and warms up). A greedy check compares (b) with
 plain ``generate`` token for token on a few prompts.
 """

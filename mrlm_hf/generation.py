@@ -18,13 +18,17 @@ from typing import Any
 
 import torch
 
-from mrlm_hf.attention import decoding_attention
+from mrlm_hf.attention import NAME as VARLEN
+from mrlm_hf.attention import decoding_attention, varlen_available
 
 logger = logging.getLogger(__name__)
 
 
 class StaticDecoder:
-    """Generate continuations of token-id prompts with a preallocated cache of ``max_cache_len`` positions."""
+    """Generate continuations of token-id prompts with a preallocated cache of ``max_cache_len`` positions.
+
+    ``compile`` (default: on CUDA) compiles the decoding step with CUDA graphs. ``prefill`` is "packed" (prompts back
+    to back in one row), "padded", or "auto": packed where PyTorch's packed-sequence kernel runs (CUDA, fp16/bf16)."""
 
     def __init__(
         self,
@@ -33,11 +37,14 @@ class StaticDecoder:
         max_cache_len: int,
         compile: bool | None = None,
         prefill_tokens: int = 16384,
+        prefill: str = "auto",
     ) -> None:
         from transformers import StaticCache
 
         self.model, self.batch_size, self.max_cache_len = model, batch_size, max_cache_len
-        self.prefill_tokens = prefill_tokens
+        if prefill not in ("auto", "packed", "padded"):
+            raise ValueError(f"prefill={prefill!r}: use 'auto', 'packed' or 'padded'.")
+        self.prefill_tokens, self.prefill = prefill_tokens, prefill
         # transformers >= 5.24 names the cache argument ``cache`` (``past_key_values`` is deprecated there).
         forward = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward else "past_key_values"
@@ -51,6 +58,9 @@ class StaticDecoder:
                 "(bench/RESULTS.md). Decode with a model without them for speed."
             )
         self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False) if compile else self._decode
+        # The prefill runs eagerly: compiled with symbolic shapes it took 172 instead of 300 ms for 256 prompts on an
+        # H200, after a 71 s cold start (regionally: 21 s, but only 8 of 24 layers; bench/RESULTS.md).
+        self._prefill_forward = model
 
     def _decode(self, tokens, position_ids, cache_position, attention_mask, temperature: float, sample: bool):
         logits = (
@@ -70,55 +80,114 @@ class StaticDecoder:
     def _prefill(self, prompts: Sequence[Sequence[int]], width: int, pad_token_id: int) -> torch.Tensor:
         """Fill the cache with the prompts, right-aligned at ``width``; returns the next-token logits (fp32).
 
-        Prompts run shortest first in chunks of about ``prefill_tokens`` padded tokens, each chunk padded only to its
-        own longest prompt, with logits for the last position only: one batch padded to the longest prompt computes
-        up to twice the tokens and a full-vocabulary logit for every one of them."""
-        from transformers import DynamicCache
-
+        Prompts run shortest first in chunks of about ``prefill_tokens`` tokens, with logits for each prompt's last
+        position only. Packed (``prefill="packed"``), a chunk is one row of its prompts back to back, each attending
+        to itself alone (PyTorch's FlashAttention kernel for packed sequences where ``varlen_available()``, else
+        a block-diagonal mask); padded, a chunk is a batch padded to its own longest prompt."""
+        packed = self._packed_prefill()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        chunks, chunk = [], []
+        chunks, chunk, tokens = [], [], 0
         for i in order:
-            if chunk and (len(chunk) + 1) * len(prompts[i]) > self.prefill_tokens:
+            n = len(prompts[i])
+            if chunk and (tokens + n if packed else (len(chunk) + 1) * n) > self.prefill_tokens:
                 chunks.append(chunk)
-                chunk = []
+                chunk, tokens = [], 0
             chunk.append(i)
+            tokens += n
         chunks.append(chunk)
         n_layers = len(self.cache.layers)
         keys: list[torch.Tensor | None] = [None] * n_layers
         values: list[torch.Tensor | None] = [None] * n_layers
         logits: torch.Tensor | None = None
         for chunk in chunks:
-            w = max(len(prompts[i]) for i in chunk)
-            ids = torch.full((len(chunk), w), pad_token_id, dtype=torch.long)
-            attention = torch.zeros((len(chunk), w), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                ids[row, w - len(prompts[i]) :] = torch.tensor(prompts[i])
-                attention[row, w - len(prompts[i]) :] = 1
-            ids, attention = ids.to(self.device), attention.to(self.device)
-            output = self.model(
-                input_ids=ids,
-                attention_mask=attention,
-                position_ids=(attention.cumsum(-1) - 1).clamp(min=0),
-                **{self._cache_arg: DynamicCache()},
-                use_cache=True,
-                logits_to_keep=1,
-            )
+            run = self._run_packed if packed else self._run_padded
+            chunk_logits, layers, place = run([prompts[i] for i in chunk], width, pad_token_id)
             rows = torch.tensor(chunk, device=self.device)
             if logits is None:
-                logits = output.logits.new_zeros((self.batch_size, output.logits.shape[-1]), dtype=torch.float32)
-            logits[rows] = output.logits[:, -1, :].float()
-            for layer, cached in enumerate(output.past_key_values.layers):
+                logits = chunk_logits.new_zeros((self.batch_size, chunk_logits.shape[-1]))
+            logits[rows] = chunk_logits
+            for layer, cached in enumerate(layers):
                 if keys[layer] is None:
                     shape = (self.batch_size, cached.keys.shape[1], width, cached.keys.shape[-1])
                     keys[layer] = cached.keys.new_zeros(shape)
                     values[layer] = cached.values.new_zeros((*shape[:-1], cached.values.shape[-1]))
-                keys[layer][rows, :, width - w :] = cached.keys
-                values[layer][rows, :, width - w :] = cached.values
+                place(keys[layer], rows, cached.keys)
+                place(values[layer], rows, cached.values)
         self.cache.reset()
         positions = {"cache_position": torch.arange(width, device=self.device)}
         for layer in range(n_layers):
             self.cache.update(keys[layer], values[layer], layer, positions)
         return logits
+
+    def _packed_prefill(self) -> bool:
+        if self.prefill != "auto":
+            return self.prefill == "packed"
+        return next(self.model.parameters()).dtype in (torch.float16, torch.bfloat16) and self._packed_kernel()
+
+    def _run_padded(self, prompts: Sequence[Sequence[int]], width: int, pad_token_id: int):
+        """One forward pass over the prompts as a left-padded batch: (last logits, cache layers, placement)."""
+        from transformers import DynamicCache
+
+        w = max(map(len, prompts))
+        ids = torch.full((len(prompts), w), pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), w), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, w - len(prompt) :] = torch.tensor(prompt)
+            attention[row, w - len(prompt) :] = 1
+        ids, attention = ids.to(self.device), attention.to(self.device)
+        output = self._prefill_forward(
+            input_ids=ids,
+            attention_mask=attention,
+            position_ids=(attention.cumsum(-1) - 1).clamp(min=0),
+            **{self._cache_arg: DynamicCache()},
+            use_cache=True,
+            logits_to_keep=1,
+        )
+
+        def place(target: torch.Tensor, rows: torch.Tensor, source: torch.Tensor) -> None:
+            target[rows, :, width - w :] = source
+
+        return output.logits[:, -1, :].float(), output.past_key_values.layers, place
+
+    def _run_packed(self, prompts: Sequence[Sequence[int]], width: int, pad_token_id: int):
+        """One forward pass over the prompts packed in one row: (last logits, cache layers, placement)."""
+        from transformers import DynamicCache
+
+        lengths = torch.tensor([len(p) for p in prompts])
+        ends = lengths.cumsum(0)
+        sequence = torch.repeat_interleave(torch.arange(len(prompts)), lengths)
+        positions = torch.arange(int(ends[-1])) - (ends - lengths)[sequence]
+        ids = torch.tensor([t for p in prompts for t in p])[None]
+        if self._packed_kernel():
+            boundaries = torch.cat([ends.new_zeros(1), ends]).to(self.device, torch.int32)
+            longest = int(lengths.max())
+            attend = dict(
+                cu_seq_lens_q=boundaries, cu_seq_lens_k=boundaries, max_length_q=longest, max_length_k=longest
+            )
+        else:  # block-diagonal causal mask, additive so that SDPA and eager attention both take it
+            allowed = (sequence[:, None] == sequence[None, :]).tril()
+            dtype = next(self.model.parameters()).dtype
+            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+            attend = dict(attention_mask=mask[None, None].to(self.device))
+        output = self._prefill_forward(
+            input_ids=ids.to(self.device),
+            position_ids=positions[None].to(self.device),
+            **{self._cache_arg: DynamicCache()},
+            use_cache=True,
+            logits_to_keep=(ends - 1).to(self.device),
+            **attend,
+        )
+        sequence = sequence.to(self.device)
+        columns = (width - lengths.to(self.device))[sequence] + positions.to(self.device)
+
+        def place(target: torch.Tensor, rows: torch.Tensor, source: torch.Tensor) -> None:
+            target[rows[sequence], :, columns] = source[0].transpose(0, 1)
+
+        return output.logits[0].float(), output.past_key_values.layers, place
+
+    def _packed_kernel(self) -> bool:
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return varlen_available() and base.config._attn_implementation == VARLEN
 
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, **kwargs: Any) -> list[list[int]]:
         """New tokens of each prompt (at most ``batch_size`` prompts), each cut after its first end token.
@@ -162,6 +231,9 @@ class StaticDecoder:
         finished = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device)
         finished[len(prompts) :] = True
         steps = max_new_tokens
+        # Everything the loop feeds the step is already on the device: a host-to-device copy (``torch.tensor(...,
+        # device=...)``) waits for the GPU to finish, which left it idle while Python launched the next step.
+        cache_positions = torch.arange(width, width + max_new_tokens, device=self.device)
         for t in range(max_new_tokens):
             out[:, t] = token
             finished |= torch.isin(token, eos)
@@ -172,7 +244,7 @@ class StaticDecoder:
             token = self._step(
                 token[:, None].clone(),
                 (lengths + t)[:, None],
-                torch.tensor([width + t], device=self.device),
+                cache_positions[t : t + 1],
                 mask.clone(),
                 temperature,
                 do_sample,

@@ -176,6 +176,42 @@ def test_static_decoder_matches_generate_greedy_and_stops():
     ).generate_tokens(prompts)
 
 
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_packed_prefill_fills_the_same_cache_as_the_padded_one(attn):
+    """Prompts packed back to back in one row (block-diagonal mask on CPU) give the padded prefill's cache and logits."""
+    from mrlm_hf.attention import decoding_attention
+    from mrlm_hf.generation import StaticDecoder
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64, num_heads=4, num_kv_heads=2)
+    model.set_attn_implementation(attn)
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(5, 200, (int(n),), generator=g).tolist() for n in (7, 3, 12, 1, 9)]
+    width = 12
+    filled = {}
+    for prefill in ("padded", "packed"):
+        decoder = StaticDecoder(model, 6, 32, compile=False, prefill=prefill, prefill_tokens=20)
+        with decoding_attention(model):
+            logits = decoder._prefill(prompts, width, pad_token_id=0)
+        cache = [
+            (layer.keys[:, :, :width].clone(), layer.values[:, :, :width].clone()) for layer in decoder.cache.layers
+        ]
+        filled[prefill] = logits, cache
+        assert decoder._packed_prefill() == (prefill == "packed")
+    (padded_logits, padded_cache), (packed_logits, packed_cache) = filled["padded"], filled["packed"]
+    torch.testing.assert_close(packed_logits, padded_logits, rtol=1e-5, atol=1e-5)
+    for row, prompt in enumerate(prompts):  # the cache slots that hold each prompt, right-aligned at width
+        start = width - len(prompt)
+        for (k_pad, v_pad), (k_pack, v_pack) in zip(padded_cache, packed_cache):
+            torch.testing.assert_close(k_pack[row, :, start:], k_pad[row, :, start:], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(v_pack[row, :, start:], v_pad[row, :, start:], rtol=1e-5, atol=1e-5)
+    packed = StaticDecoder(model, 6, 32, compile=False, prefill="packed", prefill_tokens=20)
+    padded = StaticDecoder(model, 6, 32, compile=False, prefill="padded")
+    assert packed.generate(prompts, 8, do_sample=False) == padded.generate(prompts, 8, do_sample=False)
+    with pytest.raises(ValueError, match="'auto', 'packed' or 'padded'"):
+        StaticDecoder(model, 6, 32, compile=False, prefill="ragged")
+
+
 @pytest.mark.parametrize("heads,kv_heads", [(4, 2), (14, 2), (4, 1)])
 @pytest.mark.parametrize("mask_kind", ["none", "bool", "additive"])
 def test_grouped_query_decode_equals_sdpa_with_repeated_key_value_heads(heads, kv_heads, mask_kind):
