@@ -129,11 +129,20 @@ def register_varlen_attention() -> str:
     return NAME
 
 
+def uses_varlen(model: torch.nn.Module) -> bool:
+    """The model (or the base model under a peft wrapper) runs attention "varlen"."""
+    return _base(model).config._attn_implementation == NAME
+
+
+def _base(model: torch.nn.Module) -> torch.nn.Module:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 @contextmanager
 def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
     """Within the block a model on SDPA runs attention "varlen" (its decoding step reads a grouped-query cache once);
     its own implementation is back afterwards. Models on other implementations are left alone."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _base(model)
     previous = base.config._attn_implementation
     if previous != "sdpa":
         yield
@@ -150,7 +159,7 @@ def apply_fast_kernels(model: torch.nn.Module, padding_free: bool = True) -> lis
     """The fast GPU path measured in bench/RESULTS.md: packed-sequence attention for padding-free batches, and
     Liger's fused RMSNorm/SwiGLU/RoPE kernels if ``liger-kernel`` is installed. Returns what was applied."""
     applied = []
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _base(model)
     if padding_free and varlen_available() and base.config._attn_implementation in ("sdpa", "eager"):
         register_varlen_attention()
         base.set_attn_implementation(NAME)

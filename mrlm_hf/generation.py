@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 
-from mrlm_hf.attention import NAME as VARLEN
-from mrlm_hf.attention import decoding_attention, varlen_available
+from mrlm_hf.attention import decoding_attention, uses_varlen, varlen_available
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +98,8 @@ class StaticDecoder:
         keys: list[torch.Tensor | None] = [None] * n_layers
         values: list[torch.Tensor | None] = [None] * n_layers
         logits: torch.Tensor | None = None
+        run = self._run_packed if packed else self._run_padded
         for chunk in chunks:
-            run = self._run_packed if packed else self._run_padded
             chunk_logits, layers, place = run([prompts[i] for i in chunk], width, pad_token_id)
             rows = torch.tensor(chunk, device=self.device)
             if logits is None:
@@ -186,8 +185,7 @@ class StaticDecoder:
         return output.logits[0].float(), output.past_key_values.layers, place
 
     def _packed_kernel(self) -> bool:
-        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        return varlen_available() and base.config._attn_implementation == VARLEN
+        return varlen_available() and uses_varlen(self.model)
 
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, **kwargs: Any) -> list[list[int]]:
         """New tokens of each prompt (at most ``batch_size`` prompts), each cut after its first end token.
