@@ -75,7 +75,8 @@ def test_rollouts_through_a_chat_completions_server(server):
     data = collect_trajectories("math", policy, 12, env_kwargs={"difficulty": 1}, seed=0, num_envs=4, progress=False)
     assert data["success"] == [True] * 12  # the server's answers went back into the environments
     assert len(server.requests) == 12
-    first = server.requests[0]
+    # Requests run concurrently, so arrival order is not conversation order; seeds are given in conversation order.
+    first = next(r for r in server.requests if r["seed"] == 10)  # the first environment's (seed 0) first step
     assert first["path"] == "/v1/chat/completions" and first["auth"] == "Bearer k"
     assert first["model"] == "my-model" and first["max_tokens"] == 32 and first["temperature"] == 0.5
     env = make_env("math", difficulty=1)
