@@ -1,9 +1,11 @@
 """Where a rollout's time goes: per-step milliseconds of the static decoder, eager and compiled, per attention
-implementation, and the top CUDA kernels of the compiled step; with ``--prefill``, the prefill of the whole batch
+implementation, and the top CUDA kernels of the compiled step; one layer's decoding attention, masked over the whole
+cache versus windowed (``--attention_only``: that alone); with ``--prefill``, the prefill of the whole batch
 padded or packed, eager or compiled, and how far the packed logits are from the padded ones.
 
     TORCH_LOGS=recompiles,graph_breaks,cudagraphs python bench/decode_profile.py
     python bench/decode_profile.py --prefill padded packed --compiled_only
+    python bench/decode_profile.py --attention_only
 
 Same model as bench/rollout_throughput.py; one batch of ``--batch`` prompts of 64-512 tokens, ``--steps`` new tokens.
 """
@@ -11,6 +13,7 @@ Same model as bench/rollout_throughput.py; one batch of ``--batch`` prompts of 6
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -46,9 +49,10 @@ def per_step_ms(decoder: StaticDecoder, data: list[list[int]], steps: int) -> fl
 
 def prefill_ms(data: list[list[int]], kinds: list[str]) -> dict:
     """Milliseconds to prefill the whole batch (model on SDPA, switched to "varlen" as the decoder does), per prefill
-    kind, eager and compiled (``torch.compile(model, dynamic=True)``), on three further batches of new
-    prompts after a warm-up batch (a recompilation would show as seconds), with the largest logit difference to the
-    first configuration on the warm-up batch and the number of graphs compiled."""
+    kind, eager and with the decoder layers' cache-free blocks compiled (``StaticDecoder(compile=True)``), on three
+    further batches of new prompts after a warm-up batch (its time includes compilation; a recompilation would show
+    as seconds), with the largest logit difference to the first configuration on the warm-up batch and the number
+    of graphs compiled. (The whole model compiled, measured on 2026-11-28: bench/RESULTS.md.)"""
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(model_config()).to("cuda", torch.bfloat16).eval()
     out, reference = {}, None
@@ -57,10 +61,8 @@ def prefill_ms(data: list[list[int]], kinds: list[str]) -> dict:
         for compiled in (False, True):
             torch._dynamo.reset()
             torch._dynamo.utils.counters.clear()
-            decoder = StaticDecoder(model, len(data), 640, compile=False, prefill=kind)
-            if compiled:
-                decoder._prefill_forward = torch.compile(model, dynamic=True)
-            name = f"{kind}_{'compiled' if compiled else 'eager'}"
+            decoder = StaticDecoder(model, len(data), 640, compile=compiled, prefill=kind)
+            name = f"{kind}_{'compiled_blocks' if compiled else 'eager'}"
             try:
                 times = []
                 with attention.decoding_attention(model), torch.no_grad():
@@ -87,6 +89,56 @@ def prefill_ms(data: list[list[int]], kinds: list[str]) -> dict:
     torch._dynamo.reset()
     del model
     torch.cuda.empty_cache()
+    return out
+
+
+def kernel_us(fn, calls: int = 50) -> dict:
+    """Microseconds of GPU time per call of ``fn`` (profiler, after a warm-up): all kernels, and the attention
+    kernel alone (the longest one)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(5):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    times = [event.self_device_time_total / calls for event in prof.key_averages()]
+    return {"all_kernels_us": sum(times), "attention_kernel_us": max(times)}
+
+
+def attention_us(batch: int, cache_len: int = 640) -> dict:
+    """One layer's decoding attention, the benchmark's shapes (14 query heads, 2 key/value heads, head dim 64, prompts
+    of 64-512 tokens right-aligned at the longest): SDPA over the whole cache with the padding mask
+    (``grouped_query_decode``) versus the FlashAttention kernel over each row's filled slots
+    (``cache_window_decode``, eager and compiled), after 0, 64 and 127 new tokens; kernel microseconds and the
+    largest difference."""
+    heads, kv_heads, dim = 14, 2, 64
+    lengths = torch.tensor([len(p) for p in prompts(batch)], device="cuda")
+    width = int(lengths.max())
+    g = torch.Generator(device="cuda").manual_seed(0)
+    key, value = (
+        torch.randn(batch, kv_heads, cache_len, dim, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(2)
+    )
+    out = {}
+    for step in (0, 64, 127):
+        query = torch.randn(batch, heads, 1, dim, device="cuda", dtype=torch.bfloat16, generator=g)
+        start, used = width - lengths, lengths + step + 1
+        slots = torch.arange(cache_len, device="cuda")[None]
+        mask = ((slots >= start[:, None]) & (slots < (start + used)[:, None]))[:, None, None]
+        masked = functools.partial(_grouped, query, key, value, mask, dim**-0.5)
+        windowed = functools.partial(attention.cache_window_decode, query, key, value, start, used, dim**-0.5)
+        compiled = functools.partial(
+            torch.compile(attention.cache_window_decode, dynamic=False), query, key, value, start, used, dim**-0.5
+        )
+        out[f"after_{step}_new_tokens"] = {
+            "masked_sdpa": kernel_us(masked),
+            "windowed_flash": kernel_us(windowed),
+            "windowed_flash_compiled": kernel_us(compiled),  # as in the decoding step: index arithmetic fused
+            "max_abs_diff": float((masked().float() - windowed().float()).abs().max()),
+        }
+        print(step, out[f"after_{step}_new_tokens"], flush=True)
     return out
 
 
@@ -120,9 +172,13 @@ def main() -> None:
     parser.add_argument("--decode_attention", nargs="+", default=["sdpa"], help="sdpa, efficient, matmul")
     parser.add_argument("--compiled_only", action="store_true")
     parser.add_argument("--prefill", nargs="*", default=[], help="padded, packed: time these prefills too")
+    parser.add_argument("--attention_only", action="store_true", help="only one layer's decoding attention kernels")
     args = parser.parse_args()
     data = prompts(args.batch)
     results: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "batch": args.batch}
+    results["decoding_attention_one_layer"] = attention_us(args.batch)
+    if args.attention_only:
+        return report(results, args.out)
     if args.prefill:
         results["prefill"] = prefill_ms(data, args.prefill)
     for attn in args.attn:

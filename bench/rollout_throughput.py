@@ -11,7 +11,8 @@ Same model as bench/train_throughput.py (Qwen2, 415M, random init, bf16); 256 pr
     ``static_decoder_liger`` = the same on the model with the fused kernels that mrlm_hf's GPU training defaults
     apply (Liger RMSNorm/SwiGLU/RoPE).
 New tokens/s are measured on a second pass (the first pass compiles and warms up). A greedy check compares (b) with
-plain ``generate`` token for token on a few prompts.
+plain ``generate`` token for token on a few prompts in fp32; in bf16 it reports how many greedy tokens agree before
+the first difference (the two use different attention kernels).
 """
 
 from __future__ import annotations
@@ -100,6 +101,28 @@ def main() -> None:
     results["greedy_token_match"] = sum(x == y for a, b in zip(reference, fast) for x, y in zip(a, b)) / (8 * 32)
     del check_model, policy
     torch.cuda.empty_cache()
+    # In bf16 (the benchmark's dtype) the static decoder reads the cache through the FlashAttention kernel; plain
+    # generate through SDPA. Rounding differs, so report how far greedy tokens agree rather than expect identity.
+    policy = TransformersPolicy(
+        model, tokenizer(), max_new_tokens=32, do_sample=False, batch_size=8, decoder="static", max_cache_len=640
+    )
+    policy.generation_kwargs.update(eos_token_id=None)
+    fast, reference = policy.generate_tokens(check_prompts), plain_generate(model, check_prompts, 32, sample=False)
+    agree = [next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), len(a)) for a, b in zip(reference, fast)]
+    results["greedy_bf16_tokens_before_first_difference"] = agree
+    # Where they part, how close were the two best tokens of plain generate's own logits (a near tie flips on rounding)?
+    gaps = []
+    for prompt, tokens, j in zip(check_prompts, reference, agree):
+        if j < len(tokens):
+            with torch.no_grad():
+                logits = model(torch.tensor([prompt + tokens[:j]], device="cuda")).logits[0, -1].float()
+            top = logits.topk(2).values
+            gaps.append(float(top[0] - top[1]))
+    results["greedy_bf16_top2_logit_gap_where_they_differ"] = gaps
+    with torch.no_grad():  # for scale: the median gap over the positions of one prompt
+        top = model(torch.tensor([check_prompts[0]], device="cuda")).logits[0].float().topk(2).values
+    results["greedy_bf16_median_top2_logit_gap"] = float((top[:, 0] - top[:, 1]).median())
+    del policy
 
     # (a) plain generate, padded batches.
     def baseline():

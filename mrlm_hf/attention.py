@@ -6,10 +6,12 @@
   (``cu_seq_lens_q``/``cu_seq_lens_k``), attention runs through PyTorch's own FlashAttention kernel for packed
   sequences (``torch.nn.attention.varlen.varlen_attn``, PyTorch >= 2.9), so documents packed in one row never attend
   to each other and no block mask is materialised;
-* one new token per sequence against a KV cache with grouped-query heads (a decoding step) runs as one SDPA call in
-  which the query heads that share a key/value head are that head's query rows: the cache is read once, where
-  ``transformers``' SDPA path, given a padding mask, first copies it once per query head (``repeat_kv``), which
-  made attention 85% of a decoding step (bench/RESULTS.md);
+* one new token per sequence against a KV cache with grouped-query heads (a decoding step) treats the query heads
+  that share a key/value head as that head's query rows, so the cache is read once, where ``transformers``' SDPA
+  path, given a padding mask, first copies it once per query head (``repeat_kv``), which made attention 85% of a
+  decoding step (bench/RESULTS.md). Given each row's filled cache window (``cache_start``/``cache_used``, as
+  ``StaticDecoder`` passes them) and the FlashAttention kernel, it reads only those slots
+  (``cache_window_decode``); otherwise it is one SDPA call over the whole cache with the padding mask;
 * any other call (padded batches, prefill) is SDPA with the usual mask,
 
 so one model serves training and rollouts.
@@ -56,6 +58,8 @@ def varlen_attention_forward(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """``transformers`` attention function: (batch, heads, seq, dim) in, (batch, seq, heads, dim) out."""
+    if query.shape[2] == 1 and kwargs.get("cache_start") is not None and _flash_decodes(module, query, key, kwargs):
+        return cache_window_decode(query, key, value, kwargs["cache_start"], kwargs["cache_used"], scaling), None
     if _is_grouped_decode(query, key, attention_mask):
         return grouped_query_decode(query, key, value, attention_mask, scaling), None
     cu_q, cu_k = kwargs.get("cu_seq_lens_q"), kwargs.get("cu_seq_lens_k")
@@ -109,6 +113,104 @@ def grouped_query_decode(
     return out.reshape(batch, 1, heads, dim)
 
 
+def window_decoding_available(device: torch.device) -> bool:
+    """The device runs PyTorch's FlashAttention kernel (an Ampere or newer GPU): a decoder may pass cache windows.
+    Checked on the host, once, so that nothing in the compiled step queries the device."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def _flash_decodes(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, kwargs: dict[str, Any]) -> bool:
+    """The kernel can run this decoding step: CUDA, fp16/bf16, a head size it supports, a contiguous cache, and plain
+    causal attention (no sliding window, logit soft-capping or attention sinks, which only the mask path honours)."""
+    plain = getattr(module, "sliding_window", None) is None and not any(
+        kwargs.get(name) is not None for name in ("sliding_window", "softcap", "s_aux")
+    )
+    dim = query.shape[-1]
+    half = query.dtype in (torch.float16, torch.bfloat16)
+    return plain and query.is_cuda and half and dim % 8 == 0 and dim <= 256 and key.is_contiguous()
+
+
+def cache_window_segments(
+    cache_start: torch.Tensor, cache_used: torch.Tensor, kv_heads: int, cache_len: int, group: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Packed-sequence arguments that make each (row, key/value head) one sequence of a flattened cache.
+
+    The cache (batch, kv_heads, cache_len, dim) is read as ``batch * kv_heads * cache_len`` positions; sequence
+    ``row * kv_heads + head`` starts at its row's first filled slot (``cache_start``) and uses ``cache_used`` slots
+    from there; its queries are the ``group`` query heads of that key/value head. Returns (query boundaries, key
+    starts, keys used), int32: the FlashAttention kernel reads keys ``[start, start + used)`` of each sequence and
+    nothing else, so left padding and not-yet-written slots cost no memory traffic."""
+    rows = cache_start.shape[0]
+    sequences = torch.arange(rows * kv_heads, device=cache_start.device)
+    starts = sequences * cache_len + cache_start.repeat_interleave(kv_heads)
+    key_starts = torch.cat([starts, starts.new_full((1,), rows * kv_heads * cache_len)]).to(torch.int32)
+    query_bounds = (torch.arange(rows * kv_heads + 1, device=cache_start.device) * group).to(torch.int32)
+    return query_bounds, key_starts, cache_used.repeat_interleave(kv_heads).to(torch.int32)
+
+
+def cache_window_decode(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    cache_start: torch.Tensor,
+    cache_used: torch.Tensor,
+    scaling: float | None = None,
+) -> torch.Tensor:
+    """Decoding attention that reads only each row's filled cache slots ``[cache_start, cache_start + cache_used)``.
+
+    ``query`` (batch, heads, 1, dim); ``key``/``value`` the contiguous cache (batch, kv_heads, cache_len, dim);
+    ``cache_start``/``cache_used`` (batch,) integers. One call of PyTorch's FlashAttention kernel for packed sequences
+    with per-sequence key counts (``seqused_k``): measured on an H200 with 256 rows, 33-41 instead of 45 µs per layer
+    (bench/RESULTS.md). Returns (batch, 1, heads, dim), like ``grouped_query_decode``."""
+    batch, heads, _, dim = query.shape
+    kv_heads, cache_len = key.shape[1], key.shape[2]
+    group = heads // kv_heads
+    query_bounds, key_starts, used = cache_window_segments(cache_start, cache_used, kv_heads, cache_len, group)
+    # Query head h of row b is query row h % group of sequence (b, h // group).
+    out = packed_flash_attention(
+        query.reshape(batch * heads, 1, dim),
+        key.view(-1, 1, dim),
+        value.view(-1, 1, dim),
+        query_bounds,
+        key_starts,
+        group,
+        cache_len,
+        scaling,
+        used,
+    )
+    return out.reshape(batch, 1, heads, dim)
+
+
+def packed_flash_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    query_bounds: torch.Tensor,
+    key_starts: torch.Tensor,
+    max_query: int,
+    max_key: int,
+    scaling: float | None,
+    keys_used: torch.Tensor,
+) -> torch.Tensor:
+    """PyTorch's FlashAttention kernel for packed sequences without a causal mask, for inference: sequence ``i`` is
+    the queries ``query_bounds[i]:query_bounds[i + 1]`` and the keys ``key_starts[i]:key_starts[i] + keys_used[i]``
+    of the flattened (tokens, heads, dim) inputs."""
+    return torch.ops.aten._flash_attention_forward(
+        query,
+        key,
+        value,
+        query_bounds,
+        key_starts,
+        max_query,
+        max_key,
+        0.0,
+        False,
+        False,
+        scale=scaling,
+        seqused_k=keys_used,
+    )[0]
+
+
 def _varlen_mask(batch_size: int, q_length: int, kv_length: int, *args: Any, **kwargs: Any):
     """No mask for a packed single row (the boundaries travel as cu_seq_lens); SDPA's mask otherwise."""
     from transformers.masking_utils import sdpa_mask
@@ -131,10 +233,11 @@ def register_varlen_attention() -> str:
 
 def uses_varlen(model: torch.nn.Module) -> bool:
     """The model (or the base model under a peft wrapper) runs attention "varlen"."""
-    return _base(model).config._attn_implementation == NAME
+    return base_model(model).config._attn_implementation == NAME
 
 
-def _base(model: torch.nn.Module) -> torch.nn.Module:
+def base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model itself, or the base model under a peft wrapper."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
@@ -142,7 +245,7 @@ def _base(model: torch.nn.Module) -> torch.nn.Module:
 def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
     """Within the block a model on SDPA runs attention "varlen" (its decoding step reads a grouped-query cache once);
     its own implementation is back afterwards. Models on other implementations are left alone."""
-    base = _base(model)
+    base = base_model(model)
     previous = base.config._attn_implementation
     if previous != "sdpa":
         yield
@@ -159,7 +262,7 @@ def apply_fast_kernels(model: torch.nn.Module, padding_free: bool = True) -> lis
     """The fast GPU path measured in bench/RESULTS.md: packed-sequence attention for padding-free batches, and
     Liger's fused RMSNorm/SwiGLU/RoPE kernels if ``liger-kernel`` is installed. Returns what was applied."""
     applied = []
-    base = _base(model)
+    base = base_model(model)
     if padding_free and varlen_available() and base.config._attn_implementation in ("sdpa", "eager"):
         register_varlen_attention()
         base.set_attn_implementation(NAME)

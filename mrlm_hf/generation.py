@@ -2,23 +2,32 @@
 
 ``transformers``' ``generate`` synchronises with the host at every step (stopping criteria) and runs its logits
 processors eagerly, so a batch of 256 short sequences spends most of its time waiting on Python; and its SDPA
-attention copies a grouped-query KV cache once per query head at every step. Here attention reads the cache once
-(``mrlm_hf.attention.grouped_query_decode``), the whole decoding step (forward pass and sampling) is one function
-compiled with CUDA graphs (``torch.compile(mode="reduce-overhead")``), batches are padded to a fixed size so the graph
-is reused, and the host looks at the generated tokens only every ``check_every`` steps. Sampling is ``argmax(logits / T + Gumbel noise)``,
-which draws from ``softmax(logits / T)`` exactly like multinomial sampling; greedy decoding is the plain argmax.
+attention copies a grouped-query KV cache once per query head at every step. Here attention reads the cache once,
+and on CUDA only each row's filled slots (``mrlm_hf.attention.cache_window_decode``); the whole decoding step (forward
+pass and sampling) is one function compiled with CUDA graphs (``torch.compile(mode="reduce-overhead")``), batches are
+padded to a fixed size so the graph is reused, and the host looks at the generated tokens only every ``check_every``
+steps. The prefill packs the prompts back to back and runs the cache-free parts of each layer compiled. Sampling is
+``argmax(logits / T + Gumbel noise)``, which draws from ``softmax(logits / T)`` exactly like multinomial sampling;
+greedy decoding is the plain argmax.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-from mrlm_hf.attention import decoding_attention, uses_varlen, varlen_available
+from mrlm_hf.attention import (
+    base_model,
+    decoding_attention,
+    uses_varlen,
+    varlen_available,
+    window_decoding_available,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +35,11 @@ logger = logging.getLogger(__name__)
 class StaticDecoder:
     """Generate continuations of token-id prompts with a preallocated cache of ``max_cache_len`` positions.
 
-    ``compile`` (default: on CUDA) compiles the decoding step with CUDA graphs. ``prefill`` is "packed" (prompts back
-    to back in one row), "padded", or "auto": packed where PyTorch's packed-sequence kernel runs (CUDA, fp16/bf16)."""
+    ``compile`` (default: on CUDA) compiles the decoding step with CUDA graphs, and, for the prefill, the parts of
+    each decoder layer that hold no cache (norms, MLP) with symbolic token counts. ``prefill`` is "packed" (prompts
+    back to back in one row), "padded", or "auto": packed where PyTorch's packed-sequence kernel runs (CUDA,
+    fp16/bf16). ``prefill_tokens`` caps the tokens of one prefill pass (default: what a tenth of the free GPU memory
+    holds, 4k-128k tokens; 16k on CPU)."""
 
     def __init__(
         self,
@@ -35,7 +47,7 @@ class StaticDecoder:
         batch_size: int,
         max_cache_len: int,
         compile: bool | None = None,
-        prefill_tokens: int = 16384,
+        prefill_tokens: int | None = None,
         prefill: str = "auto",
     ) -> None:
         from transformers import StaticCache
@@ -43,11 +55,12 @@ class StaticDecoder:
         self.model, self.batch_size, self.max_cache_len = model, batch_size, max_cache_len
         if prefill not in ("auto", "packed", "padded"):
             raise ValueError(f"prefill={prefill!r}: use 'auto', 'packed' or 'padded'.")
-        self.prefill_tokens, self.prefill = prefill_tokens, prefill
+        self.prefill = prefill
         # transformers >= 5.24 names the cache argument ``cache`` (``past_key_values`` is deprecated there).
         forward = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward else "past_key_values"
         self.device = next(model.parameters()).device
+        self.prefill_tokens = prefill_tokens or _prefill_budget(model, self.device)
         self.cache = StaticCache(config=model.config, max_cache_len=max_cache_len)
         compile = self.device.type == "cuda" if compile is None else compile
         if compile and any(getattr(m.forward, "__module__", "").startswith("liger_kernel") for m in model.modules()):
@@ -57,11 +70,13 @@ class StaticDecoder:
                 "(bench/RESULTS.md). Decode with a model without them for speed."
             )
         self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False) if compile else self._decode
-        # The prefill runs eagerly: compiled with symbolic shapes it took 172 instead of 300 ms for 256 prompts on an
-        # H200, after a 71 s cold start (regionally: 21 s, but only 8 of 24 layers; bench/RESULTS.md).
-        self._prefill_forward = model
+        # The prefill compiles only the cache-free parts of the decoder layers: one graph per class for all layers,
+        # about 2 s of cold start on an H200. The whole model compiled took 71 s, and whole layers stop at 8 of 24
+        # (the cache is indexed by layer, so each layer is a new graph); bench/RESULTS.md.
+        self._compile_prefill = compile
+        self._compiled_blocks: dict[torch.nn.Module, Any] | None = None
 
-    def _decode(self, tokens, position_ids, cache_position, attention_mask, temperature: float, sample: bool):
+    def _decode(self, tokens, position_ids, cache_position, attention_mask, window, temperature: float, sample: bool):
         logits = (
             self.model(
                 input_ids=tokens,
@@ -70,6 +85,7 @@ class StaticDecoder:
                 attention_mask=attention_mask,
                 **{self._cache_arg: self.cache},
                 use_cache=True,
+                **window,
             )
             .logits[:, -1, :]
             .float()
@@ -100,7 +116,8 @@ class StaticDecoder:
         logits: torch.Tensor | None = None
         run = self._run_packed if packed else self._run_padded
         for chunk in chunks:
-            chunk_logits, layers, place = run([prompts[i] for i in chunk], width, pad_token_id)
+            with self._cache_free_blocks_compiled():
+                chunk_logits, layers, place = run([prompts[i] for i in chunk], width, pad_token_id)
             rows = torch.tensor(chunk, device=self.device)
             if logits is None:
                 logits = chunk_logits.new_zeros((self.batch_size, chunk_logits.shape[-1]))
@@ -118,6 +135,28 @@ class StaticDecoder:
             self.cache.update(keys[layer], values[layer], layer, positions)
         return logits
 
+    @contextmanager
+    def _cache_free_blocks_compiled(self) -> Iterator[None]:
+        """Within the block the decoder layers' children that hold no cache run ``torch.compile``d (symbolic token
+        counts; instances of one class share one graph); afterwards the model is as it was, for training and for
+        the decoding step's own graph."""
+        if not self._compile_prefill:
+            yield
+            return
+        if self._compiled_blocks is None:
+            self._compiled_blocks = {m: torch.compile(m.forward, dynamic=True) for m in cache_free_blocks(self.model)}
+        own = {m: m.__dict__.get("forward") for m in self._compiled_blocks}  # e.g. accelerate's hooks
+        for module, compiled in self._compiled_blocks.items():
+            module.forward = compiled
+        try:
+            yield
+        finally:
+            for module, forward in own.items():
+                if forward is None:
+                    del module.forward
+                else:
+                    module.forward = forward
+
     def _packed_prefill(self) -> bool:
         if self.prefill != "auto":
             return self.prefill == "packed"
@@ -134,7 +173,7 @@ class StaticDecoder:
             ids[row, w - len(prompt) :] = torch.tensor(prompt)
             attention[row, w - len(prompt) :] = 1
         ids, attention = ids.to(self.device), attention.to(self.device)
-        output = self._prefill_forward(
+        output = self.model(
             input_ids=ids,
             attention_mask=attention,
             position_ids=(attention.cumsum(-1) - 1).clamp(min=0),
@@ -168,7 +207,7 @@ class StaticDecoder:
             dtype = next(self.model.parameters()).dtype
             mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
             attend = dict(attention_mask=mask[None, None].to(self.device))
-        output = self._prefill_forward(
+        output = self.model(
             input_ids=ids.to(self.device),
             position_ids=positions[None].to(self.device),
             **{self._cache_arg: DynamicCache()},
@@ -232,6 +271,10 @@ class StaticDecoder:
         # Everything the loop feeds the step is already on the device: a host-to-device copy (``torch.tensor(...,
         # device=...)``) waits for the GPU to finish, which left it idle while Python launched the next step.
         cache_positions = torch.arange(width, width + max_new_tokens, device=self.device)
+        # Each row's filled cache slots at step t: [width - length, width + t]; "varlen" attention reads only those.
+        windowed = uses_varlen(self.model) and window_decoding_available(self.device)
+        cache_start = width - lengths
+        cache_used = lengths + torch.arange(1, max_new_tokens + 1, device=self.device)[:, None]
         for t in range(max_new_tokens):
             out[:, t] = token
             finished |= torch.isin(token, eos)
@@ -244,6 +287,7 @@ class StaticDecoder:
                 (lengths + t)[:, None],
                 cache_positions[t : t + 1],
                 mask.clone(),
+                {"cache_start": cache_start, "cache_used": cache_used[t]} if windowed else {},
                 temperature,
                 do_sample,
             ).clone()
@@ -253,6 +297,32 @@ class StaticDecoder:
             cut = next((j + 1 for j, t in enumerate(row) if t in stops), len(row))
             results.append(row[:cut])
         return results
+
+
+def cache_free_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The children of each decoder layer (the classes ``_no_split_modules`` names) that hold no KV cache state, i.e.
+    contain no module with a ``layer_idx``: in ``transformers``' decoder models, the norms and the MLP."""
+    base = base_model(model)
+    layer_classes = set(getattr(base, "_no_split_modules", None) or ())
+    return [
+        child
+        for module in base.modules()
+        if type(module).__name__ in layer_classes
+        for child in module.children()
+        if not any(hasattr(m, "layer_idx") for m in child.modules())
+    ]
+
+
+def _prefill_budget(model: torch.nn.Module, device: torch.device) -> int:
+    """Tokens per prefill pass: what a tenth of the free GPU memory holds of one layer's activations (4k-128k)."""
+    if device.type != "cuda":
+        return 16384
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    hidden = config.hidden_size
+    width = 3 * (getattr(config, "intermediate_size", None) or 4 * hidden) + 4 * hidden
+    per_token = 2 * width * next(model.parameters()).element_size()
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(min(131072, max(4096, 0.1 * free / per_token)))
 
 
 def _pick(logits: torch.Tensor, temperature: float, sample: bool) -> torch.Tensor:

@@ -255,3 +255,109 @@ def test_decoding_attention_switches_sdpa_models_only_for_the_block():
     model.set_attn_implementation("eager")
     with decoding_attention(model):
         assert model.config._attn_implementation == "eager"
+
+
+def emulated_packed_flash(query, key, value, query_bounds, key_starts, max_query, max_key, scaling, keys_used):
+    """The contract of ``packed_flash_attention`` (CUDA-only kernel) in plain PyTorch: sequence i is queries
+    ``query_bounds[i]:query_bounds[i+1]`` over keys ``key_starts[i]:key_starts[i] + keys_used[i]``, no causal mask."""
+    emulated_packed_flash.calls += 1
+    out = torch.zeros_like(query)
+    for i in range(len(keys_used)):
+        q_rows = slice(int(query_bounds[i]), int(query_bounds[i + 1]))
+        k_rows = slice(int(key_starts[i]), int(key_starts[i]) + int(keys_used[i]))
+        assert q_rows.stop - q_rows.start <= max_query and k_rows.stop - k_rows.start <= max_key
+        scores = torch.einsum("qhd,khd->hqk", query[q_rows], key[k_rows]) * scaling
+        out[q_rows] = torch.einsum("hqk,khd->qhd", scores.softmax(-1), value[k_rows])
+    return out
+
+
+emulated_packed_flash.calls = 0
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(4, 2), (14, 2), (4, 1)])
+def test_cache_window_decode_reads_exactly_each_rows_filled_slots(monkeypatch, heads, kv_heads):
+    """The packed-sequence arguments select each row's window of the flattened cache: equal to SDPA over the cache
+    with the window as mask, however large the values outside the window."""
+    from mrlm_hf import attention
+
+    monkeypatch.setattr(attention, "packed_flash_attention", emulated_packed_flash)
+    g = torch.Generator().manual_seed(heads + kv_heads)
+    batch, length, dim = 4, 12, 8
+    query = torch.randn(batch, heads, 1, dim, generator=g)
+    key, value = (torch.randn(batch, kv_heads, length, dim, generator=g) for _ in range(2))
+    start, used = torch.tensor([0, 3, 7, 5]), torch.tensor([12, 4, 5, 1])
+    window = torch.arange(length)[None] >= start[:, None]
+    window &= torch.arange(length)[None] < (start + used)[:, None]
+    key[~window[:, None].expand_as(key[..., 0])] = 1e3  # outside the windows: values that would dominate
+    value[~window[:, None].expand_as(value[..., 0])] = -1e3
+    expected = attention.grouped_query_decode(query, key, value, window[:, None, None], scaling=dim**-0.5)
+    got = attention.cache_window_decode(query, key, value, start, used, scaling=dim**-0.5)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    shifted = attention.cache_window_decode(query, key, value, start + 1, used - 1, scaling=dim**-0.5)
+    assert not torch.allclose(shifted, expected)
+
+
+def test_static_decoder_passes_each_rows_cache_window_to_varlen_attention(monkeypatch):
+    """With the kernel emulated on CPU, the windowed decoding path generates what the masked one does."""
+    from mrlm_hf import attention, generation
+    from mrlm_hf.generation import StaticDecoder
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64, num_heads=4, num_kv_heads=2)
+    g = torch.Generator().manual_seed(2)
+    prompts = [torch.randint(5, 200, (int(n),), generator=g).tolist() for n in (7, 3, 12, 1, 9)]
+    masked = StaticDecoder(model, 6, 32, compile=False).generate(prompts, 10, do_sample=False)
+    monkeypatch.setattr(generation, "window_decoding_available", lambda device: True)
+    monkeypatch.setattr(attention, "_flash_decodes", lambda module, query, key, kwargs: True)
+    monkeypatch.setattr(attention, "packed_flash_attention", emulated_packed_flash)
+    windows, decode = [], attention.cache_window_decode
+
+    def recorded(query, key, value, cache_start, cache_used, scaling=None):
+        windows.append((cache_start.tolist(), cache_used.tolist()))
+        return decode(query, key, value, cache_start, cache_used, scaling)
+
+    monkeypatch.setattr(attention, "cache_window_decode", recorded)
+    windowed = StaticDecoder(model, 6, 32, compile=False).generate(prompts, 10, do_sample=False)
+    assert windowed == masked
+    # Step k (after the prefill) reads, in each row, its prompt and the k + 1 tokens generated so far, right-aligned
+    # at the longest prompt; the row that pads the batch to 6 reads one empty slot and its own tokens.
+    layers, width, lengths = model.config.num_hidden_layers, 12, [7, 3, 12, 1, 9, 1]
+    assert len(windows) == 9 * layers
+    for k in range(9):
+        expected = ([width - n for n in lengths], [n + k + 1 for n in lengths])
+        assert windows[k * layers : (k + 1) * layers] == [expected] * layers
+
+
+def test_prefill_compiles_the_cache_free_blocks_and_gives_the_model_back(monkeypatch):
+    """With compile on, the decoder layers' norms and MLP (not attention, which indexes the cache by layer) run
+    compiled during the prefill only; the model's own forwards (e.g. accelerate hooks) are back afterwards."""
+    from mrlm_hf.generation import StaticDecoder, cache_free_blocks
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64, num_layers=3)
+    blocks = cache_free_blocks(model)
+    assert len(blocks) == 3 * 3
+    assert {type(b).__name__ for b in blocks} == {"Qwen2MLP", "Qwen2RMSNorm"}
+    assert not any(hasattr(m, "layer_idx") for b in blocks for m in b.modules())
+    compiled_calls = []
+
+    def fake_compile(fn, **kwargs):  # records which functions run "compiled", and when
+        def run(*args, **kw):
+            compiled_calls.append(getattr(fn, "__self__", fn))
+            return fn(*args, **kw)
+
+        return run
+
+    hooked = blocks[0]
+    own_forward = hooked.forward
+    hooked.forward = lambda *a, **kw: own_forward(*a, **kw)  # an instance-level forward, as accelerate's hooks set
+    hook = hooked.forward
+    g = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(5, 200, (int(n),), generator=g).tolist() for n in (7, 3, 12)]
+    eager = StaticDecoder(model, 4, 32, compile=False).generate(prompts, 6, do_sample=False)
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    decoder = StaticDecoder(model, 4, 32, compile=True)
+    assert decoder.generate(prompts, 6, do_sample=False) == eager
+    assert {id(m) for m in compiled_calls if m in blocks} == {id(b) for b in blocks[1:]}  # the hook wraps blocks[0]
+    assert hooked.__dict__["forward"] is hook
+    assert all("forward" not in b.__dict__ for b in blocks[1:])

@@ -1,0 +1,86 @@
+"""GPU-only checks of the fast rollout paths (``python -m pytest -m gpu``; skipped without CUDA).
+
+The CPU suite checks the same logic with the kernel emulated (tests/test_rollout.py); these run the real kernels."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import make_tokenizer
+
+from mrlm_hf.tiny import build_model
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(14, 2), (8, 8)])
+def test_flash_cache_window_decode_equals_masked_sdpa(heads, kv_heads):
+    """PyTorch's FlashAttention kernel reads exactly the windows: same output as SDPA over the whole cache with the
+    window as mask, with large values everywhere outside the windows."""
+    from mrlm_hf import attention
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    batch, length, dim = 64, 640, 64
+    query = torch.randn(batch, heads, 1, dim, device="cuda", dtype=torch.bfloat16, generator=g)
+    key, value = (
+        torch.randn(batch, kv_heads, length, dim, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(2)
+    )
+    start = torch.randint(0, 448, (batch,), device="cuda", generator=g)
+    used = torch.randint(1, 192, (batch,), device="cuda", generator=g)
+    positions = torch.arange(length, device="cuda")[None]
+    window = (positions >= start[:, None]) & (positions < (start + used)[:, None])
+    key[~window[:, None].expand_as(key[..., 0])] = 30.0
+    value[~window[:, None].expand_as(value[..., 0])] = -30.0
+    plain, sliding = torch.nn.Module(), torch.nn.Module()
+    sliding.sliding_window = 128
+    assert attention.window_decoding_available(query.device)
+    assert attention._flash_decodes(plain, query, key, {})
+    assert not attention._flash_decodes(sliding, query, key, {})
+    assert not attention._flash_decodes(plain, query.float(), key.float(), {})
+    expected = attention.grouped_query_decode(query, key, value, window[:, None, None], scaling=dim**-0.5)
+    got = attention.cache_window_decode(query, key, value, start, used, scaling=dim**-0.5)
+    torch.testing.assert_close(got.float(), expected.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_compiled_prefill_blocks_give_the_eager_prefill():
+    """The prefill with the cache-free blocks compiled (symbolic token counts) fills the cache and gives the logits
+    of the eager prefill (fp32), over chunks of different sizes, and leaves the model uncompiled."""
+    from mrlm_hf.attention import decoding_attention
+    from mrlm_hf.generation import StaticDecoder, cache_free_blocks
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=64, intermediate_size=128, num_heads=4, num_kv_heads=2).cuda().eval()
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(5, 200, (int(n),), generator=g).tolist() for n in torch.randint(3, 40, (12,))]
+    width = max(map(len, prompts))
+    results = []
+    for compile in (False, True):
+        decoder = StaticDecoder(model, 12, 64, compile=compile, prefill_tokens=100)
+        with decoding_attention(model), torch.no_grad():
+            logits = decoder._prefill(prompts, width, pad_token_id=0)
+        results.append((logits, [layer.keys.clone() for layer in decoder.cache.layers]))
+    (eager, eager_keys), (compiled, compiled_keys) = results
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)
+    for a, b in zip(compiled_keys, eager_keys):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert all("forward" not in block.__dict__ for block in cache_free_blocks(model))
+
+
+def test_static_decoder_bf16_greedy_follows_generate():
+    """bf16, compiled step, windowed FlashAttention decoding: greedy tokens follow plain ``generate`` (bf16 rounding
+    differs between the two kernels, so a late divergence is allowed: the first 8 tokens must agree)."""
+    from mrlm_hf.generation import StaticDecoder
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=128, intermediate_size=256, num_heads=4, num_kv_heads=2)
+    model = model.to("cuda", torch.bfloat16).eval()
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(5, 200, (int(n),), generator=g).tolist() for n in (9, 30, 17, 4)]
+    out = StaticDecoder(model, 4, 64).generate(prompts, 16, do_sample=False)
+    for prompt, tokens in zip(prompts, out):
+        ids = torch.tensor([prompt], device="cuda")
+        plain = model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False, eos_token_id=None)
+        assert plain[0, len(prompt) : len(prompt) + 8].tolist() == tokens[:8]
