@@ -115,20 +115,20 @@ class StaticDecoder:
         values: list[torch.Tensor | None] = [None] * n_layers
         logits: torch.Tensor | None = None
         run = self._run_packed if packed else self._run_padded
-        for chunk in chunks:
-            with self._cache_free_blocks_compiled():
+        with self._cache_free_blocks_compiled():
+            for chunk in chunks:
                 chunk_logits, layers, place = run([prompts[i] for i in chunk], width, pad_token_id)
-            rows = torch.tensor(chunk, device=self.device)
-            if logits is None:
-                logits = chunk_logits.new_zeros((self.batch_size, chunk_logits.shape[-1]))
-            logits[rows] = chunk_logits
-            for layer, cached in enumerate(layers):
-                if keys[layer] is None:
-                    shape = (self.batch_size, cached.keys.shape[1], width, cached.keys.shape[-1])
-                    keys[layer] = cached.keys.new_zeros(shape)
-                    values[layer] = cached.values.new_zeros((*shape[:-1], cached.values.shape[-1]))
-                place(keys[layer], rows, cached.keys)
-                place(values[layer], rows, cached.values)
+                rows = torch.tensor(chunk, device=self.device)
+                if logits is None:
+                    logits = chunk_logits.new_zeros((self.batch_size, chunk_logits.shape[-1]))
+                logits[rows] = chunk_logits
+                for layer, cached in enumerate(layers):
+                    if keys[layer] is None:
+                        shape = (self.batch_size, cached.keys.shape[1], width, cached.keys.shape[-1])
+                        keys[layer] = cached.keys.new_zeros(shape)
+                        values[layer] = cached.values.new_zeros((*shape[:-1], cached.values.shape[-1]))
+                    place(keys[layer], rows, cached.keys)
+                    place(values[layer], rows, cached.values)
         self.cache.reset()
         positions = {"cache_position": torch.arange(width, device=self.device)}
         for layer in range(n_layers):

@@ -260,7 +260,6 @@ def test_decoding_attention_switches_sdpa_models_only_for_the_block():
 def emulated_packed_flash(query, key, value, query_bounds, key_starts, max_query, max_key, scaling, keys_used):
     """The contract of ``packed_flash_attention`` (CUDA-only kernel) in plain PyTorch: sequence i is queries
     ``query_bounds[i]:query_bounds[i+1]`` over keys ``key_starts[i]:key_starts[i] + keys_used[i]``, no causal mask."""
-    emulated_packed_flash.calls += 1
     out = torch.zeros_like(query)
     for i in range(len(keys_used)):
         q_rows = slice(int(query_bounds[i]), int(query_bounds[i + 1]))
@@ -269,9 +268,6 @@ def emulated_packed_flash(query, key, value, query_bounds, key_starts, max_query
         scores = torch.einsum("qhd,khd->hqk", query[q_rows], key[k_rows]) * scaling
         out[q_rows] = torch.einsum("hqk,khd->qhd", scores.softmax(-1), value[k_rows])
     return out
-
-
-emulated_packed_flash.calls = 0
 
 
 @pytest.mark.parametrize("heads,kv_heads", [(4, 2), (14, 2), (4, 1)])
