@@ -77,10 +77,22 @@ try:
 except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ExecutionResult", "SandboxPool", "run_many", "run_python", "sandbox_capabilities"]
+__all__ = [
+    "ALLOW_UNISOLATED_ENV",
+    "ExecutionResult",
+    "SandboxPool",
+    "SandboxUnavailableError",
+    "run_many",
+    "run_python",
+    "sandbox_capabilities",
+]
 
 #: Exit status the bootstrap uses when it could not set the sandbox up (reported as ``error == "sandbox_error"``).
 SETUP_FAILED_EXIT = 121
+#: Exit status the bootstrap uses when it cannot isolate the code (before running it); ``run_python`` then raises.
+REFUSED_EXIT = 122
+#: Environment variable that, set to ``1``, lets code run without isolation (see ``SandboxUnavailableError``).
+ALLOW_UNISOLATED_ENV = "MRLM_SANDBOX_ALLOW_UNISOLATED"
 #: How long interpreter start-up may take before the run counts as timed out (seconds, on top of ``timeout``).
 STARTUP_GRACE = 10.0
 _READ_CHUNK = 65_536
@@ -93,6 +105,17 @@ MEMORY = "memory"
 SIGNAL = "signal"
 EXIT_STATUS = "exit_status"
 SANDBOX_ERROR = "sandbox_error"
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The sandbox cannot isolate untrusted code on this machine, and running it unisolated was not allowed.
+
+    Raised by ``run_python`` before the code runs; the message says why and how to get isolation."""
+
+
+# Test hooks (never set them in real use): a pause of the supervisor right after it forks the code, as a loaded
+# machine might make, and a switch for the seccomp filter (to test the mount-namespace socket cover on its own).
+_TEST_HOOKS: dict[str, Any] = {"supervisor_delay": 0.0, "seccomp": True}
 
 
 @dataclass
@@ -131,11 +154,15 @@ import json, os, sys
 cfg = json.loads(sys.argv[1])
 sys.argv = ["main.py"]
 
-def _fatal(msg):
+def _fatal(msg, code=__SETUP_FAILED__, prefix="sandbox setup failed: "):
     try:
-        os.write(2, ("sandbox setup failed: " + msg + "\n").encode("utf-8", "replace"))
+        os.write(2, (prefix + msg + "\n").encode("utf-8", "replace"))
     finally:
-        os._exit(__SETUP_FAILED__)
+        os._exit(code)
+
+def _refuse(msg):
+    # The code would not be isolated (see the module docstring): stop before it runs; the parent raises.
+    _fatal(msg, __REFUSED__, "sandbox isolation unavailable: ")
 
 try:
     with open(cfg["program"], encoding="utf-8") as _f:
@@ -148,8 +175,8 @@ try:
 except ImportError:
     resource = None
 
-status = {"uid": None, "net": False, "pid": False, "mnt": False, "nproc": False, "no_subprocess": False,
-          "supervised": False}
+status = {"isolated": False, "uid": None, "net": False, "netns": False, "no_sockets": False, "unix": False,
+          "pid": False, "mnt": False, "disk_mb": None, "nproc": False, "no_subprocess": False, "supervised": False}
 _is_root = hasattr(os, "geteuid") and os.geteuid() == 0
 _uid = cfg["uid"] if _is_root else None
 _libc = None
@@ -196,21 +223,77 @@ def _blocker(path):
     return None if os.stat(cur).st_mode & 0o005 == 0o005 else cur
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+_O_DIR = os.O_PATH | os.O_DIRECTORY if hasattr(os, "O_PATH") else 0
 
-def _cover(target, data, keep):
-    # Mount an empty tmpfs over `target`, binding the directories in `keep` (under `target`) back in place.
-    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
-    _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
+def _cover(target, data, keep, source=None):
+    # Mount an empty tmpfs (or bind `source`, a path) over `target`, binding the directories in `keep` (under
+    # `target`) back in place.
+    fds = [(p, os.open(p, _O_DIR)) for p in keep]
+    if source is None:
+        _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
+    else:
+        _mount(source, target, None, _MS_BIND, None)
     for p, fd in fds:
         os.makedirs(p, mode=0o755, exist_ok=True)
         _mount("/proc/self/fd/%d" % fd, p, None, _MS_BIND | _MS_REC, None)
         os.close(fd)
+
+def _copy(src, dst):
+    # Copy the files the parent put in the working directory onto the quota tmpfs, owned by the sandbox uid.
+    for e in os.scandir(src):
+        s, d = src + "/" + e.name, dst + "/" + e.name
+        if e.is_dir(follow_symlinks=False):
+            os.mkdir(d, 0o700)
+            _copy(s, d)
+        elif e.is_file(follow_symlinks=False):
+            with open(s, "rb") as a, open(d, "wb") as b:
+                for chunk in iter(lambda: a.read(1 << 20), b""):
+                    b.write(chunk)
+        else:
+            continue
+        os.chown(d, _uid, _uid)
+
+def _unix_sockets():
+    # Paths of the path-based UNIX sockets of this network namespace (None if unknown).
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
+            rows = [line.rstrip("\n").split(None, 7) for line in f][1:]
+    except OSError:
+        return None
+    return sorted({r[7] for r in rows if len(r) == 8 and r[7].startswith("/")})
+
+def _seccomp():
+    # A seccomp filter refusing (EACCES) socket(), socketpair() other than a connected AF_UNIX stream pair,
+    # io_uring_setup() and pidfd_getfd(): no network and no UNIX sockets whatever the namespaces; any other ABI
+    # (x32, i386) is refused outright. Needs no privileges (no_new_privs is set).
+    arch = {"x86_64": (0xC000003E, 41, 53), "aarch64": (0xC00000B7, 198, 199)}.get(os.uname().machine)
+    if arch is None or _libc is None:
+        return False
+    audit, sock, pair = arch
+    LD, JEQ, JGE, AND, RET = 0x20, 0x15, 0x35, 0x54, 0x06
+    prog = [(LD, 0, 0, 4), (JEQ, 0, "D", audit), (LD, 0, 0, 0), (JGE, "D", 0, 0x40000000), (JEQ, "D", 0, sock),
+            (JEQ, "D", 0, 425), (JEQ, "D", 0, 438), (JEQ, 0, "A", pair), (LD, 0, 0, 16), (JEQ, 0, "D", 1),
+            (LD, 0, 0, 24), (AND, 0, 0, 0xF), (JEQ, "A", "D", 1)]
+    labels = {"A": len(prog), "D": len(prog) + 1}
+    prog += [(RET, 0, 0, 0x7FFF0000), (RET, 0, 0, 0x00050000 | 13)]
+    rel = lambda i, j: labels[j] - i - 1 if isinstance(j, str) else j
+
+    class _Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Filter))]
+
+    insns = (_Filter * len(prog))(*[_Filter(c, rel(i, t), rel(i, f), k) for i, (c, t, f, k) in enumerate(prog)])
+    fprog = _Prog(len(prog), insns)
+    return _libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 _py_dirs = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}, key=len)
 _cwd = os.path.realpath(os.getcwd())
 _under = lambda p, d: p == d or p.startswith(d.rstrip("/") + "/")
 _ready = cfg["ready_fd"]
 _user_tasks = None
+_unix_closed = False
 if not _is_root and os.path.isdir("/proc"):
     # Without root RLIMIT_NPROC counts all of this user's processes and threads: allow the current ones plus ours.
     _me, _user_tasks = os.getuid(), 0
@@ -221,8 +304,9 @@ if not _is_root and os.path.isdir("/proc"):
         except OSError:
             pass
 if _uid is not None and cfg["namespaces"]:
+    _sockets = _unix_sockets()  # read while we still see the host's network namespace
     status["mnt"] = _unshare(0x00020000)  # CLONE_NEWNS
-    status["net"] = _unshare(0x40000000)  # CLONE_NEWNET
+    status["netns"] = _unshare(0x40000000)  # CLONE_NEWNET
     status["pid"] = _unshare(0x20000000)  # CLONE_NEWPID: applies to our next child
     if status["mnt"]:
         try:
@@ -234,17 +318,75 @@ if _uid is not None and cfg["namespaces"]:
                 _cover(_b, "mode=755,size=1m", [q for q in _py_dirs if _under(q, _b)] + ([_cwd] if _under(_cwd, _b) else []))
         except Exception as _e:
             _fatal("mount namespace: " + repr(_e))
-        for _d in ("/tmp", "/var/tmp", "/dev/shm"):
-            try:
+        try:
+            # Disk quota: ONE size-limited tmpfs holds all the code can write: its working directory (the parent's
+            # files are copied in) and private /tmp, /var/tmp and /dev/shm. Nothing reaches the host's disk.
+            _base, _seed = os.path.dirname(_cwd), os.open(_cwd, _O_DIR)
+            _mount("tmpfs", _base, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=711,size=%dk,nr_inodes=%d" % (cfg["disk_kb"], cfg["disk_inodes"]))
+            _parts = {}
+            for _n, _mode in (("work", 0o700), ("tmp", 0o1777), ("var_tmp", 0o1777), ("shm", 0o1777)):
+                os.mkdir(_base + "/" + _n)
+                os.chmod(_base + "/" + _n, _mode)
+                _parts[_n] = os.open(_base + "/" + _n, _O_DIR)
+            _copy("/proc/self/fd/%d" % _seed, _base + "/work")
+            os.chown(_base + "/work", _uid, _uid)
+            os.close(_seed)
+            for _d, _n in (("/tmp", "tmp"), ("/var/tmp", "var_tmp"), ("/dev/shm", "shm")):
                 if os.path.isdir(_d) and not os.path.islink(_d):
-                    _cover(_d, "mode=1777,size=%dk,nr_inodes=4096" % (cfg["tmpfs_kb"],), [_cwd] if _under(_cwd, _d) else [])
-            except OSError:
-                status["mnt"] = False  # the private /tmp is missing; the rest still holds
+                    _mount("/proc/self/fd/%d" % _parts[_n], _d, None, _MS_BIND, None)
+            os.makedirs(_cwd, mode=0o755, exist_ok=True)  # when /tmp hid it
+            _mount("/proc/self/fd/%d" % _parts["work"], _cwd, None, _MS_BIND, None)
+            for _fd in _parts.values():
+                os.close(_fd)
+            status["disk_mb"] = cfg["disk_kb"] / 1024
+        except Exception as _e:
+            _fatal("disk quota: " + repr(_e))
+        try:
+            # Path-based UNIX sockets ignore network namespaces: hide /run and put /dev/null over every other
+            # socket path the host's network namespace lists.
+            for _d in ("/run", "/var/run"):
+                if os.path.isdir(_d) and not os.path.islink(_d):
+                    _cover(_d, "mode=755,size=64k", [q for q in _py_dirs + [_cwd] if _under(q, _d)])
+            for _s in _sockets or ():
+                try:
+                    if (os.lstat(_s).st_mode & 0o170000) == 0o140000:
+                        _mount("/dev/null", _s, None, _MS_BIND, None)
+                except FileNotFoundError:
+                    pass
+            _unix_closed = _sockets is not None
+        except OSError:
+            _unix_closed = False
         os.chdir(_cwd)
 elif not _is_root and cfg["namespaces"]:
-    status["net"] = _unshare(0x10000000 | 0x40000000)  # CLONE_NEWUSER | CLONE_NEWNET
+    status["netns"] = _unshare(0x10000000 | 0x40000000)  # CLONE_NEWUSER | CLONE_NEWNET
 
-_drop = _uid is not None and all(_blocker(p) is None for p in _py_dirs)
+# Without a mount namespace, interpreter directories under a directory other users cannot enter (pyenv under
+# /root) are reached after the uid switch through descriptors opened now: only those directories, not their
+# siblings, become reachable.
+_path_fds, _new_path = {}, list(sys.path)
+if _is_root:
+    if _uid is None:
+        _refuse("no unprivileged uid is available in this user namespace")
+    for _p in _py_dirs:
+        _b = _blocker(_p)
+        if _b == _p:
+            _refuse("the interpreter's directory %s is not readable by other users" % _p)
+        if _b is not None:
+            _path_fds[_p] = os.open(_p, _O_DIR)
+
+def _remap(path):
+    # `path` under a blocked interpreter directory, spelt through that directory's descriptor.
+    real = os.path.realpath(path) if path else path
+    for d, fd in _path_fds.items():
+        if real and _under(real, d):
+            return "/proc/self/fd/%d" % fd + real[len(d):]
+    return path
+
+if _path_fds:
+    # sys.path, and the __path__ of packages imported so far (encodings, for one, imports submodules lazily).
+    _new_path = [_remap(p) for p in sys.path]
+    _new_pkg_paths = [(m, [_remap(p) for p in m.__path__]) for m in list(sys.modules.values())
+                      if isinstance(getattr(m, "__path__", None), list)]
 
 def _children():
     me, found = os.getpid(), []
@@ -262,12 +404,18 @@ def _children():
 if _libc is not None and hasattr(os, "fork"):
     # Fork: the child runs the code, this process supervises it, so the code's parent is never the trainer. In a
     # PID namespace the kernel kills everything the code left behind when the child (the namespace's init)
-    # exits; otherwise we are the child subreaper: orphans of the code become our children, and once the code
-    # has exited we kill and reap our children until none are left (setsid does not escape that).
+    # exits; otherwise we are the child subreaper (set BEFORE forking, so not even a double fork at the code's
+    # first instruction escapes): orphans of the code become our children, and once the code has exited we kill
+    # and reap our children until none are left (setsid does not escape that).
     status["supervised"] = True
     _supervisor = os.getpid()
+    if not status["pid"]:
+        _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (not inherited by the child)
     _child = os.fork()
     if _child:
+        if cfg["supervisor_delay"]:  # tests only: stall here as a loaded machine might
+            import time
+            time.sleep(cfg["supervisor_delay"])
         import signal
         def _on_term(*args):
             # The parent stops the run: kill the child (only while it is still our unreaped child).
@@ -278,8 +426,6 @@ if _libc is not None and hasattr(os, "fork"):
                 pass
         signal.signal(signal.SIGTERM, _on_term)
         _libc.prctl(1, 15, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGTERM: the trainer died, stop the run
-        if not status["pid"]:
-            _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
         os.close(_ready)
         _limit("RLIMIT_CORE", 0)
         _, _st = os.waitpid(_child, 0)
@@ -311,29 +457,44 @@ if _libc is not None and hasattr(os, "fork"):
             pass
 
 _limit("RLIMIT_CORE", 0)
-_limit("RLIMIT_CPU", cfg["cpu_seconds"], cfg["cpu_seconds"] + 1)
 _limit("RLIMIT_FSIZE", cfg["file_bytes"])
 if cfg["memory_bytes"]:
     _limit("RLIMIT_AS", cfg["memory_bytes"])
-if _drop:
+if _uid is not None:
     status["nproc"] = _limit("RLIMIT_NPROC", cfg["max_processes"])
 elif _user_tasks is not None:
     status["nproc"] = _limit("RLIMIT_NPROC", _user_tasks + cfg["max_processes"])
 if _libc is not None:
     _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-if _drop:
+if _uid is not None:
     try:
         os.setgroups([])
         os.setgid(_uid)
         os.setuid(_uid)
     except OSError as _e:
-        _fatal("cannot switch to uid %d: %r" % (_uid, _e))
+        _refuse("cannot switch to uid %d (%r); the sandbox needs CAP_SETUID and CAP_SETGID" % (_uid, _e))
+    if os.getuid() == 0 or os.geteuid() == 0:
+        _refuse("still root after the uid switch")
     status["uid"] = _uid
+    status["isolated"] = True
     os.environ["HOME"] = _cwd
+    if _path_fds:
+        _libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self/fd is ours again after the uid switch
+        sys.path[:] = _new_path
+        for _m, _p in _new_pkg_paths:
+            _m.__path__[:] = _p
+        sys.path_importer_cache.clear()
 if _libc is not None:
     _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGKILL: die with our parent
     if status["supervised"] and not status["pid"] and os.getppid() != _supervisor:
         os._exit(1)  # the supervisor died before the signal was armed
+if cfg["seccomp"]:
+    try:
+        status["no_sockets"] = _seccomp()
+    except Exception:
+        status["no_sockets"] = False
+status["net"] = status["netns"] or status["no_sockets"]
+status["unix"] = status["no_sockets"] or _unix_closed
 
 if cfg["block_subprocess"]:
     def _denied(*args, **kwargs):
@@ -378,7 +539,7 @@ except SystemExit:
 except BaseException as _e:
     traceback.print_exception(type(_e), _e, _e.__traceback__.tb_next if _e.__traceback__ else None)
     sys.exit(1)
-""".replace("__SETUP_FAILED__", str(SETUP_FAILED_EXIT))
+""".replace("__SETUP_FAILED__", str(SETUP_FAILED_EXIT)).replace("__REFUSED__", str(REFUSED_EXIT))
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -497,9 +658,11 @@ def run_python(
     max_processes: int = 16,
     allow_subprocess: bool = False,
     namespaces: bool = True,
+    disk_mb: int | None = None,
+    allow_unisolated: bool | None = None,
 ) -> ExecutionResult:
     """Run ``code`` as ``__main__`` in a sandboxed interpreter and return what happened (never raises for what the
-    code does).
+    code does; raises ``SandboxUnavailableError`` before running it when it cannot be isolated, see below).
 
     Args:
         code: Python source.
@@ -512,7 +675,16 @@ def run_python(
         file_size_mb: ``RLIMIT_FSIZE`` (largest file the code may write) and the size of its private ``/tmp``.
         max_processes: ``RLIMIT_NPROC`` for the child's uid (processes and threads).
         allow_subprocess: keep ``os.fork``/``subprocess`` usable (still bounded by ``max_processes``).
-        namespaces: try Linux namespaces (network, PID, mount) when running as root.
+        namespaces: try Linux namespaces (network, PID, mount) when running as root. ``False`` behaves as a
+            container without the privilege for them (tests use it).
+        disk_mb: quota on everything the code writes (working directory, ``/tmp``, ``/var/tmp``, ``/dev/shm``
+            together) where a mount namespace exists; default ``4 * file_size_mb``.
+        allow_unisolated: run even where the code cannot get its own unprivileged uid (a trainer that is not
+            root, or not Linux); it then runs as the trainer's user. ``None`` (default) reads the environment
+            variable ``MRLM_SANDBOX_ALLOW_UNISOLATED`` (``1`` allows). Code never runs as root either way.
+
+    Raises:
+        SandboxUnavailableError: isolation is unavailable and not allowed (message says how to get it).
     """
     if not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -520,6 +692,11 @@ def run_python(
         raise ValueError(f"memory_mb must be positive or None, got {memory_mb!r}")
     if max_output_bytes < 0 or file_size_mb <= 0 or max_processes <= 0:
         raise ValueError("max_output_bytes, file_size_mb and max_processes must be positive")
+    if disk_mb is not None and not disk_mb > 0:
+        raise ValueError(f"disk_mb must be positive or None, got {disk_mb!r}")
+    uid = _pick_uid()
+    if uid is None:
+        _refuse_without_uid(_allow_unisolated(allow_unisolated))
     if not isinstance(code, str):
         code = _decode(code) if isinstance(code, bytes | bytearray) else str(code)
     code = code.encode("utf-8", errors="replace").decode("utf-8")
@@ -541,10 +718,53 @@ def run_python(
             max_processes=max_processes,
             allow_subprocess=allow_subprocess,
             namespaces=namespaces,
+            disk_mb=4 * file_size_mb if disk_mb is None else disk_mb,
+            uid=uid,
             start=start,
         )
     finally:
         _rmtree(base)
+
+
+def _allow_unisolated(value: bool | None) -> bool:
+    """The opt-in: ``value`` when given, else the environment variable ``MRLM_SANDBOX_ALLOW_UNISOLATED``."""
+    if value is not None:
+        return bool(value)
+    raw = os.environ.get(ALLOW_UNISOLATED_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{ALLOW_UNISOLATED_ENV}={raw!r}: use 1 to run code without isolation, or 0 / unset")
+
+
+_HOW_TO_ISOLATE = (
+    "To isolate it, start the trainer as root (the default user in containers) on Linux: every run then switches "
+    "to a fresh unprivileged uid, which needs only CAP_SETUID and CAP_SETGID (granted by Docker's default "
+    "profile); namespaces (CAP_SYS_ADMIN, e.g. `docker run --cap-add SYS_ADMIN` or an unconfined seccomp "
+    "profile) add a private network, PID and mount namespace with a disk quota. See docs/sandbox.md."
+)
+
+
+def _refuse_without_uid(allowed: bool) -> None:
+    """Raise unless the code may run as the trainer's own user (no uid to switch to)."""
+    if _IS_LINUX and os.geteuid() == 0:
+        raise SandboxUnavailableError(
+            "mrlm_hf.sandbox cannot run untrusted code: the trainer runs as root but no unprivileged uid is mapped "
+            "into its user namespace, and code never runs as root. Map a range of uids (e.g. /etc/subuid for "
+            "rootless containers) or start the trainer as root in a container with its usual uid range."
+        )
+    if allowed:
+        return
+    who = f"uid {os.getuid()} (not root)" if hasattr(os, "getuid") else f"an unprivileged user on {sys.platform}"
+    raise SandboxUnavailableError(
+        f"mrlm_hf.sandbox refuses to run untrusted code without isolation: the trainer runs as {who}, so the code "
+        "would run as the same user and could read the trainer's files and environment (an HF_TOKEN through "
+        "/proc/<pid>/environ), signal it and write wherever it can. "
+        + _HOW_TO_ISOLATE
+        + f" To accept the risk (trusted code, a throw-away VM), set {ALLOW_UNISOLATED_ENV}=1 or pass "
+        "allow_unisolated=True: the limits (time, memory, file size, output, processes) still hold."
+    )
 
 
 def _run_in(
@@ -560,9 +780,10 @@ def _run_in(
     max_processes: int,
     allow_subprocess: bool,
     namespaces: bool,
+    disk_mb: float,
+    uid: int | None,
     start: float,
 ) -> ExecutionResult:
-    uid = _pick_uid()
     program = os.path.join(base, "main.py")
     with open(program, "w", encoding="utf-8") as f:
         f.write(code)
@@ -594,7 +815,10 @@ def _run_in(
         "memory_bytes": None if memory_mb is None else memory_mb * 1024 * 1024,
         "max_processes": max_processes,
         "block_subprocess": not allow_subprocess,
-        "tmpfs_kb": file_size_mb * 4 * 1024,
+        "disk_kb": max(int(disk_mb * 1024), 64),
+        "disk_inodes": 16_384,
+        "seccomp": bool(_TEST_HOOKS["seccomp"]),
+        "supervisor_delay": float(_TEST_HOOKS["supervisor_delay"]),
     }
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
     argv = [sys.executable or "python3", "-I", "-S", "-X", "utf8", "-c", _BOOTSTRAP, json.dumps(config)]
@@ -620,12 +844,20 @@ def _run_in(
             if posix:
                 os.close(ready_w)
         try:
-            return _supervise(proc, ready_r, timeout, max_output_bytes, start)
+            result = _supervise(proc, ready_r, timeout, max_output_bytes, start)
         finally:
             if posix:
                 os.close(ready_r)
     finally:
         stdin_file.close()
+    marker = "sandbox isolation unavailable: "
+    if result.returncode == REFUSED_EXIT and not result.isolation and result.stderr.startswith(marker):
+        # Before the status line, so the code never ran (and cannot fake this).
+        reason = result.stderr[len(marker) :].strip()
+        raise SandboxUnavailableError(
+            f"mrlm_hf.sandbox cannot run untrusted code: {reason}, and code never runs as root. " + _HOW_TO_ISOLATE
+        )
+    return result
 
 
 def _communicate(proc: subprocess.Popen, timeout: float, cap: int, start: float) -> ExecutionResult:
@@ -767,7 +999,7 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
         error: str | None = TIMEOUT
     elif truncated:
         error = OUTPUT_LIMIT
-    elif returncode == SETUP_FAILED_EXIT and stderr.startswith("sandbox setup failed"):
+    elif returncode == SETUP_FAILED_EXIT and not isolation and stderr.startswith("sandbox setup failed"):
         error = SANDBOX_ERROR
     elif memory:
         error = MEMORY
@@ -844,6 +1076,9 @@ def sandbox_capabilities() -> dict[str, Any]:
     ``no_subprocess`` (the process-creation preamble)."""
     with _CAPS_LOCK:
         if not _CAPS:
-            result = run_python("pass", timeout=10.0)
-            _CAPS.update(result.isolation)
+            try:
+                result = run_python("pass", timeout=10.0, allow_unisolated=True)  # trusted code: just ask
+                _CAPS.update(result.isolation)
+            except SandboxUnavailableError as exc:
+                _CAPS.update(isolated=False, refused=str(exc))
         return dict(_CAPS)
