@@ -105,6 +105,10 @@ MEMORY = "memory"
 SIGNAL = "signal"
 EXIT_STATUS = "exit_status"
 SANDBOX_ERROR = "sandbox_error"
+DISK_LIMIT = "disk_limit"
+#: Seconds between two checks of the disk use where no mount namespace gives a quota (see ``run_python``).
+DISK_CHECK_INTERVAL = 0.1
+_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -123,7 +127,8 @@ class ExecutionResult:
     """What one sandboxed execution did.
 
     ``error`` is ``None`` for a clean exit with status 0, else one of ``"timeout"`` (killed at the wall-clock
-    limit), ``"output_limit"`` (killed for printing more than the cap), ``"sandbox_error"`` (the sandbox itself
+    limit), ``"output_limit"`` (killed for printing more than the cap), ``"disk_limit"`` (wrote more than the disk
+    quota where no mount namespace enforces it, see ``isolation["disk_watched"]``), ``"sandbox_error"`` (the sandbox itself
     failed to start), ``"memory"`` (died of ``MemoryError``), ``"signal"`` (killed by a signal; ``returncode`` is
     ``-signum``) or ``"exit_status"`` (a non-zero exit status). ``duration`` is wall-clock seconds including the
     interpreter's start-up; ``isolation`` describes what the child enforced (see the module docstring).
@@ -138,6 +143,7 @@ class ExecutionResult:
     duration: float = 0.0
     error: str | None = None
     isolation: dict[str, Any] = field(default_factory=dict)
+    disk_exceeded: bool = False
 
     @property
     def ok(self) -> bool:
@@ -627,6 +633,48 @@ def _wait_without_reaping(proc: subprocess.Popen, pidfd: int | None, timeout: fl
             time.sleep(0.005)
 
 
+def _disk_used(work: str, uid: int | None, stop_at: int) -> int:
+    """Bytes the run occupies: its working directory plus, for a sandbox uid, what that uid owns directly under the
+    temporary directories (every entry counts at least 4 KiB; stops counting past ``stop_at``)."""
+    total, stack = 0, [work]
+    if uid is not None:
+        for d in _TEMP_DIRS:
+            try:
+                stack += [e.path for e in os.scandir(d) if e.stat(follow_symlinks=False).st_uid == uid]
+            except OSError:
+                pass
+    while stack and total <= stop_at:
+        path = stack.pop()
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        total += max(st.st_blocks * 512, 4096)
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                stack += [e.path for e in os.scandir(path)]
+            except OSError:
+                pass
+    return total
+
+
+def _remove_owned_by(uid: int) -> None:
+    """Delete what the sandbox ``uid`` (fresh for each run) left directly under the temporary directories."""
+    for d in _TEMP_DIRS:
+        try:
+            entries = [e for e in os.scandir(d) if e.stat(follow_symlinks=False).st_uid == uid]
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                _rmtree(e.path)
+            else:
+                try:
+                    os.unlink(e.path)
+                except OSError:
+                    pass
+
+
 def _parse_isolation(ready: bytes | bytearray) -> dict[str, Any]:
     """The status line the bootstrap wrote on the ready pipe (empty if it never got that far)."""
     try:
@@ -844,12 +892,15 @@ def _run_in(
             if posix:
                 os.close(ready_w)
         try:
-            result = _supervise(proc, ready_r, timeout, max_output_bytes, start)
+            watch = (work, uid, int(disk_mb * 2**20))
+            result = _supervise(proc, ready_r, timeout, max_output_bytes, start, watch)
         finally:
             if posix:
                 os.close(ready_r)
     finally:
         stdin_file.close()
+    if uid is not None and not result.isolation.get("mnt"):
+        _remove_owned_by(uid)  # what the code left in the shared temporary directories
     marker = "sandbox isolation unavailable: "
     if result.returncode == REFUSED_EXIT and not result.isolation and result.stderr.startswith(marker):
         # Before the status line, so the code never ran (and cannot fake this).
@@ -909,16 +960,29 @@ def _stdin_source(data: bytes) -> Any:
     return f
 
 
-def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, start: float) -> ExecutionResult:
-    """Read the child's output until it exits, the deadline passes or the output cap is hit; then clean up."""
+def _supervise(
+    proc: subprocess.Popen,
+    ready_r: int,
+    timeout: float,
+    cap: int,
+    start: float,
+    watch: tuple[str, int | None, int] | None = None,
+) -> ExecutionResult:
+    """Read the child's output until it exits, the deadline passes or the output cap is hit; then clean up.
+
+    ``watch`` is ``(working directory, uid, bytes)``: where the child reports no disk quota of its own, the disk
+    use of the working directory and of the uid's entries in the temporary directories is checked every
+    ``DISK_CHECK_INTERVAL`` seconds and once more at the end; the run is killed (``error == "disk_limit"``) once
+    it exceeds ``bytes``."""
     posix = ready_r >= 0
     if not posix:  # Windows: selectors cannot wait on pipes; no incremental cap, start-up counts toward the timeout
         return _communicate(proc, timeout, cap, start)
     out, err, ready_buf = bytearray(), bytearray(), bytearray()
     buffers = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     deadline = time.monotonic() + timeout + STARTUP_GRACE
-    timed_out = truncated = exited = False
+    timed_out = truncated = exited = disk_exceeded = False
     pidfd = None
+    watching, next_check = False, 0.0
     sel = selectors.DefaultSelector()
     try:
         for fd in buffers:
@@ -940,6 +1004,8 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
             wait = deadline - now
             if posix and pidfd is None and not exited:
                 wait = min(wait, 0.02)  # no pidfd: poll for the child's exit
+            if watching:
+                wait = max(0.0, min(wait, next_check - now))
             for key, _ in sel.select(wait):
                 fd = key.fd
                 if fd == pidfd:
@@ -953,6 +1019,9 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
                         sel.unregister(fd)
                     if chunk.endswith(b"\n"):  # the code starts now: restart the clock
                         deadline = time.monotonic() + timeout
+                        reported = _parse_isolation(ready_buf)
+                        if watch is not None and reported and reported.get("disk_mb") is None:
+                            watching, next_check = True, time.monotonic() + DISK_CHECK_INTERVAL
                 else:
                     chunk = os.read(fd, _READ_CHUNK)
                     if not chunk:
@@ -966,6 +1035,11 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
                         truncated = True
             if truncated:
                 break
+            if watching and not exited and time.monotonic() >= next_check:
+                disk_exceeded = _disk_used(watch[0], watch[1], watch[2]) > watch[2]
+                if disk_exceeded:
+                    break
+                next_check = time.monotonic() + DISK_CHECK_INTERVAL
             if posix and not exited and pidfd is None:
                 exited = _exited_without_reaping(proc)
             if exited and posix:
@@ -974,7 +1048,11 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
                 break
     finally:
         sel.close()
+        if watching and not disk_exceeded and not timed_out and not truncated:
+            disk_exceeded = _disk_used(watch[0], watch[1], watch[2]) > watch[2]  # what it wrote since the last check
         isolation = _parse_isolation(ready_buf)
+        if watching:
+            isolation.update(disk_mb=watch[2] / 2**20, disk_watched=True)
         if posix:
             if not exited and isolation.get("supervised"):
                 # A supervised run: on SIGTERM the supervisor kills the code and reaps it and its orphans. Killing
@@ -999,6 +1077,8 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
         error: str | None = TIMEOUT
     elif truncated:
         error = OUTPUT_LIMIT
+    elif disk_exceeded:
+        error = DISK_LIMIT
     elif returncode == SETUP_FAILED_EXIT and not isolation and stderr.startswith("sandbox setup failed"):
         error = SANDBOX_ERROR
     elif memory:
@@ -1019,6 +1099,7 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
         duration=time.monotonic() - start,
         error=error,
         isolation=isolation,
+        disk_exceeded=disk_exceeded,
     )
 
 

@@ -360,8 +360,9 @@ def test_every_isolation_claim_holds_against_the_code(
     assert isolation["unix"] is (seen["unix"] is not True), (isolation, seen)
     if namespaces:
         assert isolation["mnt"] and isolation["netns"] and isolation["pid"] and isolation["disk_mb"]
+        assert "disk_watched" not in isolation  # the tmpfs enforces it (tested below)
     else:
-        assert not isolation["mnt"] and not isolation["netns"] and isolation["disk_mb"] is None
+        assert not isolation["mnt"] and not isolation["netns"] and isolation["disk_watched"] is True
         assert isolation["net"] is seccomp and isolation["unix"] is seccomp  # only the filter closes them
 
 
@@ -515,3 +516,23 @@ def test_a_trainer_that_is_not_root_is_refused_unless_it_opts_in(shared_dir: Pat
     if net["isolation"]["no_sockets"]:
         assert "PermissionError: [Errno 13]" in net["stderr"], net
     assert net["isolation"]["net"] is ("Error" in net["stderr"]), net
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the watched quota counts the sandbox uid's files (needs root)")
+@pytest.mark.parametrize("then", ["sleep", "exit"])
+def test_without_a_mount_namespace_the_disk_quota_is_watched_and_leftovers_removed(then: str) -> None:
+    tag = uuid.uuid4().hex
+    code = (
+        "import os, time\n"
+        f"os.mkdir('/tmp/{tag}')\n"
+        "for i in range(3):\n"
+        f"    open('/tmp/{tag}/%d' % i, 'wb').write(b'x' * 2**20)\n"
+        "    open('w%d' % i, 'wb').write(b'x' * 2**20)\n"
+        "print('wrote', flush=True)\n" + ("time.sleep(30)\n" if then == "sleep" else "")
+    )
+    result = run_python(code, namespaces=False, disk_mb=4, file_size_mb=2, timeout=20.0)
+    assert result.isolation["disk_watched"] is True and result.isolation["disk_mb"] == 4
+    assert result.error == "disk_limit" and result.disk_exceeded and not result.timed_out, result
+    assert not Path(f"/tmp/{tag}").exists()  # nothing the code left in /tmp survives the run
+    result = run_python(code.replace("range(3)", "range(1)"), namespaces=False, disk_mb=4, file_size_mb=2, timeout=0.5)
+    assert not result.disk_exceeded and result.error in (None, "timeout"), result  # 2 MB fit
