@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from mrlm_hf import sandbox
-from mrlm_hf.sandbox import ExecutionResult, SandboxPool, run_many, run_python, sandbox_capabilities
+from mrlm_hf.sandbox import (
+    ExecutionResult,
+    SandboxPool,
+    SandboxUnavailableError,
+    run_many,
+    run_python,
+    sandbox_capabilities,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-specific")
 
@@ -536,3 +543,21 @@ def test_without_a_mount_namespace_the_disk_quota_is_watched_and_leftovers_remov
     assert not Path(f"/tmp/{tag}").exists()  # nothing the code left in /tmp survives the run
     result = run_python(code.replace("range(3)", "range(1)"), namespaces=False, disk_mb=4, file_size_mb=2, timeout=0.5)
     assert not result.disk_exceeded and result.error in (None, "timeout"), result  # 2 MB fit
+
+
+def test_environments_stop_on_the_refusal_instead_of_recording_failed_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where no uid can be had, grading or a python tool call must raise (the user has to act), not hand the agent
+    # a tool error or a zero reward that would end up in the training data.
+    from mrlm_hf.envs import make_env
+
+    monkeypatch.setattr(sandbox, "_pick_uid", lambda: None)
+    with pytest.raises(SandboxUnavailableError):
+        run_python("print(1)", allow_unisolated=True)  # as root, opting in never means running as root
+    code_env = make_env("code")
+    code_env.reset(seed=0)
+    with pytest.raises(SandboxUnavailableError):
+        code_env.step(code_env.expert_action())
+    tools_env = make_env("tools", difficulty=2, tasks=["python"])
+    tools_env.reset(seed=0)
+    with pytest.raises(SandboxUnavailableError):
+        tools_env.step(json.dumps({"tool": "python", "arguments": {"code": "print(1)"}}))
