@@ -5,52 +5,16 @@ in its own temporary working directory, which is deleted afterwards, and returns
 raises for anything the code does; bad arguments raise ``ValueError``. It uses no signals and no global state, so
 it can be called from many threads at once; ``SandboxPool`` / ``run_many`` run batches on a bounded thread pool.
 
-What is enforced (Linux):
-
-* **Time**: a wall-clock timeout measured from the moment the code starts (interpreter start-up is not counted,
-  so sub-second timeouts such as 0.2 s work), plus ``RLIMIT_CPU``. On timeout the whole process group is killed.
-* **Memory**: ``RLIMIT_AS`` (address space) of ``memory_mb``; allocating more raises ``MemoryError`` in the child.
-* **Files**: ``RLIMIT_FSIZE`` caps every file the code writes (``file_size_mb``); the working directory is the
-  only directory the code owns.
-* **Output**: stdout and stderr are read incrementally and each is capped at ``max_output_bytes``; a child that
-  prints more is killed (``error == "output_limit"``), so 100 MB of output never reaches the parent's memory.
-* **Signals / leftovers**: the child runs in a new session (``start_new_session``), so terminal signals do not
-  reach the trainer. Between the trainer and the code sits a small supervisor process (the code's parent is never
-  the trainer, so ``os.kill(os.getppid(), 9)`` cannot hit it). The supervisor is the code's child subreaper: when
-  the code exits or the run is stopped, it kills and reaps every process the code left behind (``setsid`` does
-  not escape it), so no stray process or zombie outlives the run; ``PR_SET_PDEATHSIG`` ends the run if the
-  trainer dies.
-* **Input**: ``stdin`` is fed through a pipe (a file only when it cannot fit in one), so what was read cannot be
-  read again.
-* **Process creation**: ``os.fork``, ``os.system``, ``os.exec*``, ``os.spawn*``, ``os.posix_spawn`` and
-  ``subprocess`` are replaced by functions raising ``PermissionError`` (a preamble, bypassable through ``ctypes``),
-  backed by ``RLIMIT_NPROC`` (``max_processes``, counting threads), which the kernel enforces.
-
-When the parent runs as **root** (the usual container case) the child additionally:
-
-* runs as a fresh unprivileged uid/gid (a random id above 1,000,000 that no other process uses, with no
-  supplementary groups and ``no_new_privs``). The file system is then read-only for it except for its working
-  directory, and it cannot signal or ptrace the trainer; ``RLIMIT_NPROC`` counts only its own processes, so a fork
-  bomb stops at ``max_processes``;
-* gets new Linux namespaces when the kernel allows them (``unshare``; needs ``CAP_SYS_ADMIN``, which Docker's
-  default profile lacks): a **network** namespace with no interfaces up (no network at all, not even loopback); a
-  **PID** namespace (the code sees only its own processes, and when it exits or is killed, every process it left
-  behind is killed by the kernel, even ones that called ``setsid``); and a **mount** namespace in which ``/tmp``,
-  ``/var/tmp`` and ``/dev/shm`` are small private tmpfs mounts (nothing written there survives the run or uses the
-  host's shared memory) and ``/proc`` shows only the sandbox. If the interpreter lives in a directory other users
-  cannot read (e.g. pyenv under ``/root``), that directory's ancestor is covered by an empty tmpfs in the child's
-  mount namespace, with only the interpreter's library directories bound back, which also hides root's home.
-
-What is *not* enforced: the code can read every world-readable file (e.g. the project's source); it runs in the
-same kernel (no seccomp filter, so ``ctypes`` gives raw system calls, limited by the uid, the rlimits and the
-namespaces above). Without root the code runs as the calling user: it can write wherever that user can and signal
-that user's processes, the trainer included if it looks its pid up (``RLIMIT_NPROC`` is then set to the user's
-current process count plus ``max_processes``, and a user + network namespace is tried for network isolation).
-Without namespaces the network is reachable. Where Python is in a directory other users cannot read and no mount
-namespace is available, the uid is not dropped: the code then runs as root with the rlimits, the preamble and the
-supervisor, but root ignores ``RLIMIT_NPROC`` (only the preamble stops a fork bomb) and can write anywhere. ``ExecutionResult.isolation`` says what was in force for each
-run, and ``sandbox_capabilities()`` reports it for this machine. On other platforms only the timeout, the output
-cap, the working directory and whatever of ``resource`` exists are applied.
+The threat model, and what is enforced where (with and without root, with and without namespaces), is stated in
+ONE place: ``docs/sandbox.md``; keep it in step with this module. In short: untrusted code runs under a fresh
+unprivileged uid, which needs a trainer running as root on Linux; elsewhere ``run_python`` raises
+``SandboxUnavailableError`` unless the user opts in with ``MRLM_SANDBOX_ALLOW_UNISOLATED=1`` (or
+``allow_unisolated=True``), and then the code runs as the trainer's own user. It never runs as root. On top come a seccomp filter without sockets,
+network / PID / mount namespaces where the kernel allows them, a disk quota (a tmpfs, or a watched total),
+rlimits, capped output and a supervisor that kills everything the code started. ``ExecutionResult.isolation``
+says what was in force for each run; ``sandbox_capabilities()`` reports it for this machine. On other platforms
+only the timeout, the output cap, the working directory and whatever of ``resource`` exists are applied, and
+only with the opt-in.
 """
 
 from __future__ import annotations
