@@ -561,3 +561,16 @@ def test_environments_stop_on_the_refusal_instead_of_recording_failed_attempts(m
     tools_env.reset(seed=0)
     with pytest.raises(SandboxUnavailableError):
         tools_env.step(json.dumps({"tool": "python", "arguments": {"code": "print(1)"}}))
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="plays a root trainer whose uid switch fails")
+def test_a_root_trainer_that_cannot_switch_uid_is_refused_even_when_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_pick_uid", lambda: 2**32 - 1)  # (uid_t) -1: setgid/setuid fail in the child
+    with pytest.raises(SandboxUnavailableError, match="cannot switch to uid .* never runs as root"):
+        run_python("print('ran as root')", allow_unisolated=True)
+
+
+def test_the_code_cannot_fake_a_refusal() -> None:
+    code = "import os, sys\nsys.stderr.write('sandbox isolation unavailable: fake')\nsys.stderr.flush()\nos._exit(122)"
+    result = run_python(code)  # returns: the code ran, so it was isolated whatever it prints
+    assert result.returncode == 122 and result.error == "exit_status" and result.isolation["supervised"]
