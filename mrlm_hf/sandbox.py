@@ -684,13 +684,14 @@ def run_python(
             interpreter from working at all.
         max_output_bytes: cap on each of stdout and stderr; more kills the child (``error == "output_limit"``).
         files: extra files to create in the working directory first, ``{relative path: content}``.
-        file_size_mb: ``RLIMIT_FSIZE`` (largest file the code may write) and the size of its private ``/tmp``.
+        file_size_mb: ``RLIMIT_FSIZE``: the largest file the code may write.
         max_processes: ``RLIMIT_NPROC`` for the child's uid (processes and threads).
         allow_subprocess: keep ``os.fork``/``subprocess`` usable (still bounded by ``max_processes``).
         namespaces: try Linux namespaces (network, PID, mount) when running as root. ``False`` behaves as a
             container without the privilege for them (tests use it).
         disk_mb: quota on everything the code writes (working directory, ``/tmp``, ``/var/tmp``, ``/dev/shm``
-            together) where a mount namespace exists; default ``4 * file_size_mb``.
+            together); default ``4 * file_size_mb``. A tmpfs enforces it where a mount namespace exists (writes
+            past it fail); elsewhere it is checked every ``DISK_CHECK_INTERVAL`` s (``error == "disk_limit"``).
         allow_unisolated: run even where the code cannot get its own unprivileged uid (a trainer that is not
             root, or not Linux); it then runs as the trainer's user. ``None`` (default) reads the environment
             variable ``MRLM_SANDBOX_ALLOW_UNISOLATED`` (``1`` allows). Code never runs as root either way.
