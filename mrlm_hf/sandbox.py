@@ -9,12 +9,12 @@ The threat model, and what is enforced where (with and without root, with and wi
 ONE place: ``docs/sandbox.md``; keep it in step with this module. In short: untrusted code runs under a fresh
 unprivileged uid, which needs a trainer running as root on Linux; elsewhere ``run_python`` raises
 ``SandboxUnavailableError`` unless the user opts in with ``MRLM_SANDBOX_ALLOW_UNISOLATED=1`` (or
-``allow_unisolated=True``), and then the code runs as the trainer's own user. It never runs as root. On top come a seccomp filter without sockets,
-network / PID / mount namespaces where the kernel allows them, a disk quota (a tmpfs, or a watched total),
-rlimits, capped output and a supervisor that kills everything the code started. ``ExecutionResult.isolation``
-says what was in force for each run; ``sandbox_capabilities()`` reports it for this machine. On other platforms
-only the timeout, the output cap, the working directory and whatever of ``resource`` exists are applied, and
-only with the opt-in.
+``allow_unisolated=True``), and then the code runs as the trainer's own user. It never runs as root. On top come
+a seccomp filter without sockets, network / PID / mount namespaces where the kernel allows them, a disk quota (a
+tmpfs, or a watched total), rlimits, capped output and a supervisor that kills everything the code started.
+``ExecutionResult.isolation`` says what was in force for each run; ``sandbox_capabilities()`` reports it for this
+machine. On other platforms only the timeout, the output cap, the working directory and whatever of ``resource``
+exists are applied, and only with the opt-in.
 """
 
 from __future__ import annotations
@@ -92,10 +92,10 @@ class ExecutionResult:
 
     ``error`` is ``None`` for a clean exit with status 0, else one of ``"timeout"`` (killed at the wall-clock
     limit), ``"output_limit"`` (killed for printing more than the cap), ``"disk_limit"`` (wrote more than the disk
-    quota where no mount namespace enforces it, see ``isolation["disk_watched"]``), ``"sandbox_error"`` (the sandbox itself
-    failed to start), ``"memory"`` (died of ``MemoryError``), ``"signal"`` (killed by a signal; ``returncode`` is
-    ``-signum``) or ``"exit_status"`` (a non-zero exit status). ``duration`` is wall-clock seconds including the
-    interpreter's start-up; ``isolation`` describes what the child enforced (see the module docstring).
+    quota where no mount namespace enforces it, see ``isolation["disk_watched"]``), ``"sandbox_error"`` (the sandbox
+    itself failed to start), ``"memory"`` (died of ``MemoryError``), ``"signal"`` (killed by a signal;
+    ``returncode`` is ``-signum``) or ``"exit_status"`` (a non-zero exit status). ``duration`` is wall-clock seconds
+    including the interpreter's start-up; ``isolation`` describes what was enforced (keys: docs/sandbox.md).
     """
 
     stdout: str
@@ -131,7 +131,7 @@ def _fatal(msg, code=__SETUP_FAILED__, prefix="sandbox setup failed: "):
         os._exit(code)
 
 def _refuse(msg):
-    # The code would not be isolated (see the module docstring): stop before it runs; the parent raises.
+    # The code would not be isolated (see docs/sandbox.md): stop before it runs; the parent raises.
     _fatal(msg, __REFUSED__, "sandbox isolation unavailable: ")
 
 try:
@@ -195,14 +195,10 @@ def _blocker(path):
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 _O_DIR = os.O_PATH | os.O_DIRECTORY if hasattr(os, "O_PATH") else 0
 
-def _cover(target, data, keep, source=None):
-    # Mount an empty tmpfs (or bind `source`, a path) over `target`, binding the directories in `keep` (under
-    # `target`) back in place.
+def _cover(target, data, keep):
+    # Mount an empty tmpfs over `target`, binding the directories in `keep` (under `target`) back in place.
     fds = [(p, os.open(p, _O_DIR)) for p in keep]
-    if source is None:
-        _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
-    else:
-        _mount(source, target, None, _MS_BIND, None)
+    _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
     for p, fd in fds:
         os.makedirs(p, mode=0o755, exist_ok=True)
         _mount("/proc/self/fd/%d" % fd, p, None, _MS_BIND | _MS_REC, None)
@@ -292,7 +288,8 @@ if _uid is not None and cfg["namespaces"]:
             # Disk quota: ONE size-limited tmpfs holds all the code can write: its working directory (the parent's
             # files are copied in) and private /tmp, /var/tmp and /dev/shm. Nothing reaches the host's disk.
             _base, _seed = os.path.dirname(_cwd), os.open(_cwd, _O_DIR)
-            _mount("tmpfs", _base, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=711,size=%dk,nr_inodes=%d" % (cfg["disk_kb"], cfg["disk_inodes"]))
+            _opts = "mode=711,size=%dk,nr_inodes=%d" % (cfg["disk_kb"], cfg["disk_inodes"])
+            _mount("tmpfs", _base, "tmpfs", _MS_NOSUID | _MS_NODEV, _opts)
             _parts = {}
             for _n, _mode in (("work", 0o700), ("tmp", 0o1777), ("var_tmp", 0o1777), ("shm", 0o1777)):
                 os.mkdir(_base + "/" + _n)

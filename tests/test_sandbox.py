@@ -478,7 +478,8 @@ secret = os.path.join(sys.argv[2], "mine")
 with open(secret, "w") as f:
     f.write("HF_TOKEN")
 os.chmod(secret, 0o600)
-probe = "import os; print(os.getuid()); print(open(%r).read()); os.kill(%d, 0); print('signalled')" % (secret, os.getpid())
+probe = "import os; print(os.getuid()); print(open(%r).read()); os.kill(%d, 0); print('signalled')"
+probe = probe % (secret, os.getpid())
 r = sbx.run_python(probe)
 out["opt_in"] = {"stdout": r.stdout, "stderr": r.stderr, "isolation": r.isolation}
 r = sbx.run_python("import socket; socket.create_connection(('127.0.0.1', 9), timeout=1)")
@@ -568,6 +569,19 @@ def test_a_root_trainer_that_cannot_switch_uid_is_refused_even_when_opted_in(mon
     monkeypatch.setattr(sandbox, "_pick_uid", lambda: 2**32 - 1)  # (uid_t) -1: setgid/setuid fail in the child
     with pytest.raises(SandboxUnavailableError, match="cannot switch to uid .* never runs as root"):
         run_python("print('ran as root')", allow_unisolated=True)
+
+
+def test_asyncio_works_but_other_socket_pairs_are_refused() -> None:
+    code = (
+        "import asyncio, socket\n"
+        "async def f():\n    return 42\n"
+        "print(asyncio.run(f()))\n"
+        "socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+    )
+    result = run_python(code)
+    assert result.stdout == "42\n", result
+    if result.isolation["no_sockets"]:  # a datagram pair could sendto() any socket path
+        assert "PermissionError" in result.stderr, result
 
 
 def test_the_code_cannot_fake_a_refusal() -> None:
