@@ -594,14 +594,18 @@ def _wait_without_reaping(proc: subprocess.Popen, pidfd: int | None, timeout: fl
             time.sleep(0.005)
 
 
-def _disk_used(work: str, uid: int | None, stop_at: int) -> int:
+def _disk_used(work: str, uid: int | None, stop_at: int, seen: dict[str, tuple[int, list[str]]]) -> int:
     """Bytes the run occupies: its working directory plus, for a sandbox uid, what that uid owns directly under the
-    temporary directories (every entry counts at least 4 KiB; stops counting past ``stop_at``)."""
+    temporary directories (every entry counts at least 4 KiB; stops counting past ``stop_at``). ``seen`` caches
+    each temporary directory's entries of the uid until that directory changes (a busy ``/tmp`` is large)."""
     total, stack = 0, [work]
     if uid is not None:
         for d in _TEMP_DIRS:
             try:
-                stack += [e.path for e in os.scandir(d) if e.stat(follow_symlinks=False).st_uid == uid]
+                mtime = os.stat(d).st_mtime_ns
+                if d not in seen or seen[d][0] != mtime:
+                    seen[d] = (mtime, [e.path for e in os.scandir(d) if e.stat(follow_symlinks=False).st_uid == uid])
+                stack += seen[d][1]
             except OSError:
                 pass
     while stack and total <= stop_at:
@@ -944,7 +948,7 @@ def _supervise(
     deadline = time.monotonic() + timeout + STARTUP_GRACE
     timed_out = truncated = exited = disk_exceeded = False
     pidfd = None
-    watching, next_check = False, 0.0
+    watching, next_check, seen = False, 0.0, {}
     sel = selectors.DefaultSelector()
     try:
         for fd in buffers:
@@ -998,7 +1002,7 @@ def _supervise(
             if truncated:
                 break
             if watching and not exited and time.monotonic() >= next_check:
-                disk_exceeded = _disk_used(watch[0], watch[1], watch[2]) > watch[2]
+                disk_exceeded = _disk_used(*watch, seen) > watch[2]
                 if disk_exceeded:
                     break
                 next_check = time.monotonic() + DISK_CHECK_INTERVAL
@@ -1011,7 +1015,7 @@ def _supervise(
     finally:
         sel.close()
         if watching and not disk_exceeded and not timed_out and not truncated:
-            disk_exceeded = _disk_used(watch[0], watch[1], watch[2]) > watch[2]  # what it wrote since the last check
+            disk_exceeded = _disk_used(*watch, seen) > watch[2]  # what it wrote since the last check
         isolation = _parse_isolation(ready_buf)
         if watching:
             isolation.update(disk_mb=watch[2] / 2**20, disk_watched=True)
