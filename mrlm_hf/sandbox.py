@@ -708,9 +708,10 @@ def run_python(
         raise ValueError("max_output_bytes, file_size_mb and max_processes must be positive")
     if disk_mb is not None and not disk_mb > 0:
         raise ValueError(f"disk_mb must be positive or None, got {disk_mb!r}")
+    allowed = _allow_unisolated(allow_unisolated)  # checked on every call, so a typo in the variable shows at once
     uid = _pick_uid()
     if uid is None:
-        _refuse_without_uid(_allow_unisolated(allow_unisolated))
+        _refuse_without_uid(allowed)
     if not isinstance(code, str):
         code = _decode(code) if isinstance(code, bytes | bytearray) else str(code)
     code = code.encode("utf-8", errors="replace").decode("utf-8")

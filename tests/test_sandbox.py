@@ -584,6 +584,15 @@ def test_asyncio_works_but_other_socket_pairs_are_refused() -> None:
         assert "PermissionError" in result.stderr, result
 
 
+def test_a_malformed_opt_in_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MRLM_SANDBOX_ALLOW_UNISOLATED", "maybe")
+    with pytest.raises(ValueError, match="MRLM_SANDBOX_ALLOW_UNISOLATED"):
+        run_python("pass")
+    monkeypatch.setenv("MRLM_SANDBOX_ALLOW_UNISOLATED", "0")
+    if IS_ROOT:  # isolated anyway: the variable does not matter
+        assert run_python("pass").ok
+
+
 def test_the_code_cannot_fake_a_refusal() -> None:
     code = "import os, sys\nsys.stderr.write('sandbox isolation unavailable: fake')\nsys.stderr.flush()\nos._exit(122)"
     result = run_python(code)  # returns: the code ran, so it was isolated whatever it prints
