@@ -5,52 +5,16 @@ in its own temporary working directory, which is deleted afterwards, and returns
 raises for anything the code does; bad arguments raise ``ValueError``. It uses no signals and no global state, so
 it can be called from many threads at once; ``SandboxPool`` / ``run_many`` run batches on a bounded thread pool.
 
-What is enforced (Linux):
-
-* **Time**: a wall-clock timeout measured from the moment the code starts (interpreter start-up is not counted,
-  so sub-second timeouts such as 0.2 s work), plus ``RLIMIT_CPU``. On timeout the whole process group is killed.
-* **Memory**: ``RLIMIT_AS`` (address space) of ``memory_mb``; allocating more raises ``MemoryError`` in the child.
-* **Files**: ``RLIMIT_FSIZE`` caps every file the code writes (``file_size_mb``); the working directory is the
-  only directory the code owns.
-* **Output**: stdout and stderr are read incrementally and each is capped at ``max_output_bytes``; a child that
-  prints more is killed (``error == "output_limit"``), so 100 MB of output never reaches the parent's memory.
-* **Signals / leftovers**: the child runs in a new session (``start_new_session``), so terminal signals do not
-  reach the trainer. Between the trainer and the code sits a small supervisor process (the code's parent is never
-  the trainer, so ``os.kill(os.getppid(), 9)`` cannot hit it). The supervisor is the code's child subreaper: when
-  the code exits or the run is stopped, it kills and reaps every process the code left behind (``setsid`` does
-  not escape it), so no stray process or zombie outlives the run; ``PR_SET_PDEATHSIG`` ends the run if the
-  trainer dies.
-* **Input**: ``stdin`` is fed through a pipe (a file only when it cannot fit in one), so what was read cannot be
-  read again.
-* **Process creation**: ``os.fork``, ``os.system``, ``os.exec*``, ``os.spawn*``, ``os.posix_spawn`` and
-  ``subprocess`` are replaced by functions raising ``PermissionError`` (a preamble, bypassable through ``ctypes``),
-  backed by ``RLIMIT_NPROC`` (``max_processes``, counting threads), which the kernel enforces.
-
-When the parent runs as **root** (the usual container case) the child additionally:
-
-* runs as a fresh unprivileged uid/gid (a random id above 1,000,000 that no other process uses, with no
-  supplementary groups and ``no_new_privs``). The file system is then read-only for it except for its working
-  directory, and it cannot signal or ptrace the trainer; ``RLIMIT_NPROC`` counts only its own processes, so a fork
-  bomb stops at ``max_processes``;
-* gets new Linux namespaces when the kernel allows them (``unshare``; needs ``CAP_SYS_ADMIN``, which Docker's
-  default profile lacks): a **network** namespace with no interfaces up (no network at all, not even loopback); a
-  **PID** namespace (the code sees only its own processes, and when it exits or is killed, every process it left
-  behind is killed by the kernel, even ones that called ``setsid``); and a **mount** namespace in which ``/tmp``,
-  ``/var/tmp`` and ``/dev/shm`` are small private tmpfs mounts (nothing written there survives the run or uses the
-  host's shared memory) and ``/proc`` shows only the sandbox. If the interpreter lives in a directory other users
-  cannot read (e.g. pyenv under ``/root``), that directory's ancestor is covered by an empty tmpfs in the child's
-  mount namespace, with only the interpreter's library directories bound back, which also hides root's home.
-
-What is *not* enforced: the code can read every world-readable file (e.g. the project's source); it runs in the
-same kernel (no seccomp filter, so ``ctypes`` gives raw system calls, limited by the uid, the rlimits and the
-namespaces above). Without root the code runs as the calling user: it can write wherever that user can and signal
-that user's processes, the trainer included if it looks its pid up (``RLIMIT_NPROC`` is then set to the user's
-current process count plus ``max_processes``, and a user + network namespace is tried for network isolation).
-Without namespaces the network is reachable. Where Python is in a directory other users cannot read and no mount
-namespace is available, the uid is not dropped: the code then runs as root with the rlimits, the preamble and the
-supervisor, but root ignores ``RLIMIT_NPROC`` (only the preamble stops a fork bomb) and can write anywhere. ``ExecutionResult.isolation`` says what was in force for each
-run, and ``sandbox_capabilities()`` reports it for this machine. On other platforms only the timeout, the output
-cap, the working directory and whatever of ``resource`` exists are applied.
+The threat model, and what is enforced where (with and without root, with and without namespaces), is stated in
+ONE place: ``docs/sandbox.md``; keep it in step with this module. In short: untrusted code runs under a fresh
+unprivileged uid, which needs a trainer running as root on Linux; elsewhere ``run_python`` raises
+``SandboxUnavailableError`` unless the user opts in with ``MRLM_SANDBOX_ALLOW_UNISOLATED=1`` (or
+``allow_unisolated=True``), and then the code runs as the trainer's own user. It never runs as root. On top come
+a seccomp filter without sockets, network / PID / mount namespaces where the kernel allows them, a disk quota (a
+tmpfs, or a watched total), rlimits, capped output and a supervisor that kills everything the code started.
+``ExecutionResult.isolation`` says what was in force for each run; ``sandbox_capabilities()`` reports it for this
+machine. On other platforms only the timeout, the output cap, the working directory and whatever of ``resource``
+exists are applied, and only with the opt-in.
 """
 
 from __future__ import annotations
@@ -77,10 +41,22 @@ try:
 except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ExecutionResult", "SandboxPool", "run_many", "run_python", "sandbox_capabilities"]
+__all__ = [
+    "ALLOW_UNISOLATED_ENV",
+    "ExecutionResult",
+    "SandboxPool",
+    "SandboxUnavailableError",
+    "run_many",
+    "run_python",
+    "sandbox_capabilities",
+]
 
 #: Exit status the bootstrap uses when it could not set the sandbox up (reported as ``error == "sandbox_error"``).
 SETUP_FAILED_EXIT = 121
+#: Exit status the bootstrap uses when it cannot isolate the code (before running it); ``run_python`` then raises.
+REFUSED_EXIT = 122
+#: Environment variable that, set to ``1``, lets code run without isolation (see ``SandboxUnavailableError``).
+ALLOW_UNISOLATED_ENV = "MRLM_SANDBOX_ALLOW_UNISOLATED"
 #: How long interpreter start-up may take before the run counts as timed out (seconds, on top of ``timeout``).
 STARTUP_GRACE = 10.0
 _READ_CHUNK = 65_536
@@ -93,6 +69,21 @@ MEMORY = "memory"
 SIGNAL = "signal"
 EXIT_STATUS = "exit_status"
 SANDBOX_ERROR = "sandbox_error"
+DISK_LIMIT = "disk_limit"
+#: Seconds between two checks of the disk use where no mount namespace gives a quota (see ``run_python``).
+DISK_CHECK_INTERVAL = 0.1
+_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The sandbox cannot isolate untrusted code on this machine, and running it unisolated was not allowed.
+
+    Raised by ``run_python`` before the code runs; the message says why and how to get isolation."""
+
+
+# Test hooks (never set them in real use): a pause of the supervisor right after it forks the code, as a loaded
+# machine might make, and a switch for the seccomp filter (to test the mount-namespace socket cover on its own).
+_TEST_HOOKS: dict[str, Any] = {"supervisor_delay": 0.0, "seccomp": True}
 
 
 @dataclass
@@ -100,10 +91,11 @@ class ExecutionResult:
     """What one sandboxed execution did.
 
     ``error`` is ``None`` for a clean exit with status 0, else one of ``"timeout"`` (killed at the wall-clock
-    limit), ``"output_limit"`` (killed for printing more than the cap), ``"sandbox_error"`` (the sandbox itself
-    failed to start), ``"memory"`` (died of ``MemoryError``), ``"signal"`` (killed by a signal; ``returncode`` is
-    ``-signum``) or ``"exit_status"`` (a non-zero exit status). ``duration`` is wall-clock seconds including the
-    interpreter's start-up; ``isolation`` describes what the child enforced (see the module docstring).
+    limit), ``"output_limit"`` (killed for printing more than the cap), ``"disk_limit"`` (wrote more than the disk
+    quota where no mount namespace enforces it, see ``isolation["disk_watched"]``), ``"sandbox_error"`` (the sandbox
+    itself failed to start), ``"memory"`` (died of ``MemoryError``), ``"signal"`` (killed by a signal;
+    ``returncode`` is ``-signum``) or ``"exit_status"`` (a non-zero exit status). ``duration`` is wall-clock seconds
+    including the interpreter's start-up; ``isolation`` describes what was enforced (keys: docs/sandbox.md).
     """
 
     stdout: str
@@ -115,6 +107,7 @@ class ExecutionResult:
     duration: float = 0.0
     error: str | None = None
     isolation: dict[str, Any] = field(default_factory=dict)
+    disk_exceeded: bool = False
 
     @property
     def ok(self) -> bool:
@@ -131,11 +124,15 @@ import json, os, sys
 cfg = json.loads(sys.argv[1])
 sys.argv = ["main.py"]
 
-def _fatal(msg):
+def _fatal(msg, code=__SETUP_FAILED__, prefix="sandbox setup failed: "):
     try:
-        os.write(2, ("sandbox setup failed: " + msg + "\n").encode("utf-8", "replace"))
+        os.write(2, (prefix + msg + "\n").encode("utf-8", "replace"))
     finally:
-        os._exit(__SETUP_FAILED__)
+        os._exit(code)
+
+def _refuse(msg):
+    # The code would not be isolated (see docs/sandbox.md): stop before it runs; the parent raises.
+    _fatal(msg, __REFUSED__, "sandbox isolation unavailable: ")
 
 try:
     with open(cfg["program"], encoding="utf-8") as _f:
@@ -148,8 +145,8 @@ try:
 except ImportError:
     resource = None
 
-status = {"uid": None, "net": False, "pid": False, "mnt": False, "nproc": False, "no_subprocess": False,
-          "supervised": False}
+status = {"isolated": False, "uid": None, "net": False, "netns": False, "no_sockets": False, "unix": False,
+          "pid": False, "mnt": False, "disk_mb": None, "nproc": False, "no_subprocess": False, "supervised": False}
 _is_root = hasattr(os, "geteuid") and os.geteuid() == 0
 _uid = cfg["uid"] if _is_root else None
 _libc = None
@@ -196,21 +193,73 @@ def _blocker(path):
     return None if os.stat(cur).st_mode & 0o005 == 0o005 else cur
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+_O_DIR = os.O_PATH | os.O_DIRECTORY if hasattr(os, "O_PATH") else 0
 
 def _cover(target, data, keep):
     # Mount an empty tmpfs over `target`, binding the directories in `keep` (under `target`) back in place.
-    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
+    fds = [(p, os.open(p, _O_DIR)) for p in keep]
     _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
     for p, fd in fds:
         os.makedirs(p, mode=0o755, exist_ok=True)
         _mount("/proc/self/fd/%d" % fd, p, None, _MS_BIND | _MS_REC, None)
         os.close(fd)
 
+def _copy(src, dst):
+    # Copy the files the parent put in the working directory onto the quota tmpfs, owned by the sandbox uid.
+    for e in os.scandir(src):
+        s, d = src + "/" + e.name, dst + "/" + e.name
+        if e.is_dir(follow_symlinks=False):
+            os.mkdir(d, 0o700)
+            _copy(s, d)
+        elif e.is_file(follow_symlinks=False):
+            with open(s, "rb") as a, open(d, "wb") as b:
+                for chunk in iter(lambda: a.read(1 << 20), b""):
+                    b.write(chunk)
+        else:
+            continue
+        os.chown(d, _uid, _uid)
+
+def _unix_sockets():
+    # Paths of the path-based UNIX sockets of this network namespace (None if unknown).
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
+            rows = [line.rstrip("\n").split(None, 7) for line in f][1:]
+    except OSError:
+        return None
+    return sorted({r[7] for r in rows if len(r) == 8 and r[7].startswith("/")})
+
+def _seccomp():
+    # A seccomp filter refusing (EACCES) socket(), socketpair() other than a connected AF_UNIX stream pair,
+    # io_uring_setup() and pidfd_getfd(): no network and no UNIX sockets whatever the namespaces; any other ABI
+    # (x32, i386) is refused outright. Needs no privileges (no_new_privs is set).
+    arch = {"x86_64": (0xC000003E, 41, 53), "aarch64": (0xC00000B7, 198, 199)}.get(os.uname().machine)
+    if arch is None or _libc is None:
+        return False
+    audit, sock, pair = arch
+    LD, JEQ, JGE, AND, RET = 0x20, 0x15, 0x35, 0x54, 0x06
+    prog = [(LD, 0, 0, 4), (JEQ, 0, "D", audit), (LD, 0, 0, 0), (JGE, "D", 0, 0x40000000), (JEQ, "D", 0, sock),
+            (JEQ, "D", 0, 425), (JEQ, "D", 0, 438), (JEQ, 0, "A", pair), (LD, 0, 0, 16), (JEQ, 0, "D", 1),
+            (LD, 0, 0, 24), (AND, 0, 0, 0xF), (JEQ, "A", "D", 1)]
+    labels = {"A": len(prog), "D": len(prog) + 1}
+    prog += [(RET, 0, 0, 0x7FFF0000), (RET, 0, 0, 0x00050000 | 13)]
+    rel = lambda i, j: labels[j] - i - 1 if isinstance(j, str) else j
+
+    class _Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Filter))]
+
+    insns = (_Filter * len(prog))(*[_Filter(c, rel(i, t), rel(i, f), k) for i, (c, t, f, k) in enumerate(prog)])
+    fprog = _Prog(len(prog), insns)
+    return _libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
 _py_dirs = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}, key=len)
 _cwd = os.path.realpath(os.getcwd())
 _under = lambda p, d: p == d or p.startswith(d.rstrip("/") + "/")
 _ready = cfg["ready_fd"]
 _user_tasks = None
+_unix_closed = False
 if not _is_root and os.path.isdir("/proc"):
     # Without root RLIMIT_NPROC counts all of this user's processes and threads: allow the current ones plus ours.
     _me, _user_tasks = os.getuid(), 0
@@ -221,8 +270,9 @@ if not _is_root and os.path.isdir("/proc"):
         except OSError:
             pass
 if _uid is not None and cfg["namespaces"]:
+    _sockets = _unix_sockets()  # read while we still see the host's network namespace
     status["mnt"] = _unshare(0x00020000)  # CLONE_NEWNS
-    status["net"] = _unshare(0x40000000)  # CLONE_NEWNET
+    status["netns"] = _unshare(0x40000000)  # CLONE_NEWNET
     status["pid"] = _unshare(0x20000000)  # CLONE_NEWPID: applies to our next child
     if status["mnt"]:
         try:
@@ -234,17 +284,76 @@ if _uid is not None and cfg["namespaces"]:
                 _cover(_b, "mode=755,size=1m", [q for q in _py_dirs if _under(q, _b)] + ([_cwd] if _under(_cwd, _b) else []))
         except Exception as _e:
             _fatal("mount namespace: " + repr(_e))
-        for _d in ("/tmp", "/var/tmp", "/dev/shm"):
-            try:
+        try:
+            # Disk quota: ONE size-limited tmpfs holds all the code can write: its working directory (the parent's
+            # files are copied in) and private /tmp, /var/tmp and /dev/shm. Nothing reaches the host's disk.
+            _base, _seed = os.path.dirname(_cwd), os.open(_cwd, _O_DIR)
+            _opts = "mode=711,size=%dk,nr_inodes=%d" % (cfg["disk_kb"], cfg["disk_inodes"])
+            _mount("tmpfs", _base, "tmpfs", _MS_NOSUID | _MS_NODEV, _opts)
+            _parts = {}
+            for _n, _mode in (("work", 0o700), ("tmp", 0o1777), ("var_tmp", 0o1777), ("shm", 0o1777)):
+                os.mkdir(_base + "/" + _n)
+                os.chmod(_base + "/" + _n, _mode)
+                _parts[_n] = os.open(_base + "/" + _n, _O_DIR)
+            _copy("/proc/self/fd/%d" % _seed, _base + "/work")
+            os.chown(_base + "/work", _uid, _uid)
+            os.close(_seed)
+            for _d, _n in (("/tmp", "tmp"), ("/var/tmp", "var_tmp"), ("/dev/shm", "shm")):
                 if os.path.isdir(_d) and not os.path.islink(_d):
-                    _cover(_d, "mode=1777,size=%dk,nr_inodes=4096" % (cfg["tmpfs_kb"],), [_cwd] if _under(_cwd, _d) else [])
-            except OSError:
-                status["mnt"] = False  # the private /tmp is missing; the rest still holds
+                    _mount("/proc/self/fd/%d" % _parts[_n], _d, None, _MS_BIND, None)
+            os.makedirs(_cwd, mode=0o755, exist_ok=True)  # when /tmp hid it
+            _mount("/proc/self/fd/%d" % _parts["work"], _cwd, None, _MS_BIND, None)
+            for _fd in _parts.values():
+                os.close(_fd)
+            status["disk_mb"] = cfg["disk_kb"] / 1024
+        except Exception as _e:
+            _fatal("disk quota: " + repr(_e))
+        try:
+            # Path-based UNIX sockets ignore network namespaces: hide /run and put /dev/null over every other
+            # socket path the host's network namespace lists.
+            for _d in ("/run", "/var/run"):
+                if os.path.isdir(_d) and not os.path.islink(_d):
+                    _cover(_d, "mode=755,size=64k", [q for q in _py_dirs + [_cwd] if _under(q, _d)])
+            for _s in _sockets or ():
+                try:
+                    if (os.lstat(_s).st_mode & 0o170000) == 0o140000:
+                        _mount("/dev/null", _s, None, _MS_BIND, None)
+                except FileNotFoundError:
+                    pass
+            _unix_closed = _sockets is not None
+        except OSError:
+            _unix_closed = False
         os.chdir(_cwd)
 elif not _is_root and cfg["namespaces"]:
-    status["net"] = _unshare(0x10000000 | 0x40000000)  # CLONE_NEWUSER | CLONE_NEWNET
+    status["netns"] = _unshare(0x10000000 | 0x40000000)  # CLONE_NEWUSER | CLONE_NEWNET
 
-_drop = _uid is not None and all(_blocker(p) is None for p in _py_dirs)
+# Without a mount namespace, interpreter directories under a directory other users cannot enter (pyenv under
+# /root) are reached after the uid switch through descriptors opened now: only those directories, not their
+# siblings, become reachable.
+_path_fds, _new_path = {}, list(sys.path)
+if _is_root:
+    if _uid is None:
+        _refuse("no unprivileged uid is available in this user namespace")
+    for _p in _py_dirs:
+        _b = _blocker(_p)
+        if _b == _p:
+            _refuse("the interpreter's directory %s is not readable by other users" % _p)
+        if _b is not None:
+            _path_fds[_p] = os.open(_p, _O_DIR)
+
+def _remap(path):
+    # `path` under a blocked interpreter directory, spelt through that directory's descriptor.
+    real = os.path.realpath(path) if path else path
+    for d, fd in _path_fds.items():
+        if real and _under(real, d):
+            return "/proc/self/fd/%d" % fd + real[len(d):]
+    return path
+
+if _path_fds:
+    # sys.path, and the __path__ of packages imported so far (encodings, for one, imports submodules lazily).
+    _new_path = [_remap(p) for p in sys.path]
+    _new_pkg_paths = [(m, [_remap(p) for p in m.__path__]) for m in list(sys.modules.values())
+                      if isinstance(getattr(m, "__path__", None), list)]
 
 def _children():
     me, found = os.getpid(), []
@@ -262,12 +371,18 @@ def _children():
 if _libc is not None and hasattr(os, "fork"):
     # Fork: the child runs the code, this process supervises it, so the code's parent is never the trainer. In a
     # PID namespace the kernel kills everything the code left behind when the child (the namespace's init)
-    # exits; otherwise we are the child subreaper: orphans of the code become our children, and once the code
-    # has exited we kill and reap our children until none are left (setsid does not escape that).
+    # exits; otherwise we are the child subreaper (set BEFORE forking, so not even a double fork at the code's
+    # first instruction escapes): orphans of the code become our children, and once the code has exited we kill
+    # and reap our children until none are left (setsid does not escape that).
     status["supervised"] = True
     _supervisor = os.getpid()
+    if not status["pid"]:
+        _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (not inherited by the child)
     _child = os.fork()
     if _child:
+        if cfg["supervisor_delay"]:  # tests only: stall here as a loaded machine might
+            import time
+            time.sleep(cfg["supervisor_delay"])
         import signal
         def _on_term(*args):
             # The parent stops the run: kill the child (only while it is still our unreaped child).
@@ -278,8 +393,6 @@ if _libc is not None and hasattr(os, "fork"):
                 pass
         signal.signal(signal.SIGTERM, _on_term)
         _libc.prctl(1, 15, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGTERM: the trainer died, stop the run
-        if not status["pid"]:
-            _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
         os.close(_ready)
         _limit("RLIMIT_CORE", 0)
         _, _st = os.waitpid(_child, 0)
@@ -311,29 +424,44 @@ if _libc is not None and hasattr(os, "fork"):
             pass
 
 _limit("RLIMIT_CORE", 0)
-_limit("RLIMIT_CPU", cfg["cpu_seconds"], cfg["cpu_seconds"] + 1)
 _limit("RLIMIT_FSIZE", cfg["file_bytes"])
 if cfg["memory_bytes"]:
     _limit("RLIMIT_AS", cfg["memory_bytes"])
-if _drop:
+if _uid is not None:
     status["nproc"] = _limit("RLIMIT_NPROC", cfg["max_processes"])
 elif _user_tasks is not None:
     status["nproc"] = _limit("RLIMIT_NPROC", _user_tasks + cfg["max_processes"])
 if _libc is not None:
     _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-if _drop:
+if _uid is not None:
     try:
         os.setgroups([])
         os.setgid(_uid)
         os.setuid(_uid)
     except OSError as _e:
-        _fatal("cannot switch to uid %d: %r" % (_uid, _e))
+        _refuse("cannot switch to uid %d (%r); the sandbox needs CAP_SETUID and CAP_SETGID" % (_uid, _e))
+    if os.getuid() == 0 or os.geteuid() == 0:
+        _refuse("still root after the uid switch")
     status["uid"] = _uid
+    status["isolated"] = True
     os.environ["HOME"] = _cwd
+    if _path_fds:
+        _libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self/fd is ours again after the uid switch
+        sys.path[:] = _new_path
+        for _m, _p in _new_pkg_paths:
+            _m.__path__[:] = _p
+        sys.path_importer_cache.clear()
 if _libc is not None:
     _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG = SIGKILL: die with our parent
     if status["supervised"] and not status["pid"] and os.getppid() != _supervisor:
         os._exit(1)  # the supervisor died before the signal was armed
+if cfg["seccomp"]:
+    try:
+        status["no_sockets"] = _seccomp()
+    except Exception:
+        status["no_sockets"] = False
+status["net"] = status["netns"] or status["no_sockets"]
+status["unix"] = status["no_sockets"] or _unix_closed
 
 if cfg["block_subprocess"]:
     def _denied(*args, **kwargs):
@@ -378,7 +506,7 @@ except SystemExit:
 except BaseException as _e:
     traceback.print_exception(type(_e), _e, _e.__traceback__.tb_next if _e.__traceback__ else None)
     sys.exit(1)
-""".replace("__SETUP_FAILED__", str(SETUP_FAILED_EXIT))
+""".replace("__SETUP_FAILED__", str(SETUP_FAILED_EXIT)).replace("__REFUSED__", str(REFUSED_EXIT))
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -466,6 +594,52 @@ def _wait_without_reaping(proc: subprocess.Popen, pidfd: int | None, timeout: fl
             time.sleep(0.005)
 
 
+def _disk_used(work: str, uid: int | None, stop_at: int, seen: dict[str, tuple[int, list[str]]]) -> int:
+    """Bytes the run occupies: its working directory plus, for a sandbox uid, what that uid owns directly under the
+    temporary directories (every entry counts at least 4 KiB; stops counting past ``stop_at``). ``seen`` caches
+    each temporary directory's entries of the uid until that directory changes (a busy ``/tmp`` is large)."""
+    total, stack = 0, [work]
+    if uid is not None:
+        for d in _TEMP_DIRS:
+            try:
+                mtime = os.stat(d).st_mtime_ns
+                if d not in seen or seen[d][0] != mtime:
+                    seen[d] = (mtime, [e.path for e in os.scandir(d) if e.stat(follow_symlinks=False).st_uid == uid])
+                stack += seen[d][1]
+            except OSError:
+                pass
+    while stack and total <= stop_at:
+        path = stack.pop()
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        total += max(st.st_blocks * 512, 4096)
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                stack += [e.path for e in os.scandir(path)]
+            except OSError:
+                pass
+    return total
+
+
+def _remove_owned_by(uid: int) -> None:
+    """Delete what the sandbox ``uid`` (fresh for each run) left directly under the temporary directories."""
+    for d in _TEMP_DIRS:
+        try:
+            entries = [e for e in os.scandir(d) if e.stat(follow_symlinks=False).st_uid == uid]
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                _rmtree(e.path)
+            else:
+                try:
+                    os.unlink(e.path)
+                except OSError:
+                    pass
+
+
 def _parse_isolation(ready: bytes | bytearray) -> dict[str, Any]:
     """The status line the bootstrap wrote on the ready pipe (empty if it never got that far)."""
     try:
@@ -497,9 +671,11 @@ def run_python(
     max_processes: int = 16,
     allow_subprocess: bool = False,
     namespaces: bool = True,
+    disk_mb: int | None = None,
+    allow_unisolated: bool | None = None,
 ) -> ExecutionResult:
     """Run ``code`` as ``__main__`` in a sandboxed interpreter and return what happened (never raises for what the
-    code does).
+    code does; raises ``SandboxUnavailableError`` before running it when it cannot be isolated, see below).
 
     Args:
         code: Python source.
@@ -509,10 +685,20 @@ def run_python(
             interpreter from working at all.
         max_output_bytes: cap on each of stdout and stderr; more kills the child (``error == "output_limit"``).
         files: extra files to create in the working directory first, ``{relative path: content}``.
-        file_size_mb: ``RLIMIT_FSIZE`` (largest file the code may write) and the size of its private ``/tmp``.
+        file_size_mb: ``RLIMIT_FSIZE``: the largest file the code may write.
         max_processes: ``RLIMIT_NPROC`` for the child's uid (processes and threads).
         allow_subprocess: keep ``os.fork``/``subprocess`` usable (still bounded by ``max_processes``).
-        namespaces: try Linux namespaces (network, PID, mount) when running as root.
+        namespaces: try Linux namespaces (network, PID, mount) when running as root. ``False`` behaves as a
+            container without the privilege for them (tests use it).
+        disk_mb: quota on everything the code writes (working directory, ``/tmp``, ``/var/tmp``, ``/dev/shm``
+            together); default ``4 * file_size_mb``. A tmpfs enforces it where a mount namespace exists (writes
+            past it fail); elsewhere it is checked every ``DISK_CHECK_INTERVAL`` s (``error == "disk_limit"``).
+        allow_unisolated: run even where the code cannot get its own unprivileged uid (a trainer that is not
+            root, or not Linux); it then runs as the trainer's user. ``None`` (default) reads the environment
+            variable ``MRLM_SANDBOX_ALLOW_UNISOLATED`` (``1`` allows). Code never runs as root either way.
+
+    Raises:
+        SandboxUnavailableError: isolation is unavailable and not allowed (message says how to get it).
     """
     if not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -520,6 +706,12 @@ def run_python(
         raise ValueError(f"memory_mb must be positive or None, got {memory_mb!r}")
     if max_output_bytes < 0 or file_size_mb <= 0 or max_processes <= 0:
         raise ValueError("max_output_bytes, file_size_mb and max_processes must be positive")
+    if disk_mb is not None and not disk_mb > 0:
+        raise ValueError(f"disk_mb must be positive or None, got {disk_mb!r}")
+    allowed = _allow_unisolated(allow_unisolated)  # checked on every call, so a typo in the variable shows at once
+    uid = _pick_uid()
+    if uid is None:
+        _refuse_without_uid(allowed)
     if not isinstance(code, str):
         code = _decode(code) if isinstance(code, bytes | bytearray) else str(code)
     code = code.encode("utf-8", errors="replace").decode("utf-8")
@@ -541,10 +733,53 @@ def run_python(
             max_processes=max_processes,
             allow_subprocess=allow_subprocess,
             namespaces=namespaces,
+            disk_mb=4 * file_size_mb if disk_mb is None else disk_mb,
+            uid=uid,
             start=start,
         )
     finally:
         _rmtree(base)
+
+
+def _allow_unisolated(value: bool | None) -> bool:
+    """The opt-in: ``value`` when given, else the environment variable ``MRLM_SANDBOX_ALLOW_UNISOLATED``."""
+    if value is not None:
+        return bool(value)
+    raw = os.environ.get(ALLOW_UNISOLATED_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{ALLOW_UNISOLATED_ENV}={raw!r}: use 1 to run code without isolation, or 0 / unset")
+
+
+_HOW_TO_ISOLATE = (
+    "To isolate it, start the trainer as root (the default user in containers) on Linux: every run then switches "
+    "to a fresh unprivileged uid, which needs only CAP_SETUID and CAP_SETGID (granted by Docker's default "
+    "profile); namespaces (CAP_SYS_ADMIN, e.g. `docker run --cap-add SYS_ADMIN` or an unconfined seccomp "
+    "profile) add a private network, PID and mount namespace with a disk quota. See docs/sandbox.md."
+)
+
+
+def _refuse_without_uid(allowed: bool) -> None:
+    """Raise unless the code may run as the trainer's own user (no uid to switch to)."""
+    if _IS_LINUX and os.geteuid() == 0:
+        raise SandboxUnavailableError(
+            "mrlm_hf.sandbox cannot run untrusted code: the trainer runs as root but no unprivileged uid is mapped "
+            "into its user namespace, and code never runs as root. Map a range of uids (e.g. /etc/subuid for "
+            "rootless containers) or start the trainer as root in a container with its usual uid range."
+        )
+    if allowed:
+        return
+    who = f"uid {os.getuid()} (not root)" if hasattr(os, "getuid") else f"an unprivileged user on {sys.platform}"
+    raise SandboxUnavailableError(
+        f"mrlm_hf.sandbox refuses to run untrusted code without isolation: the trainer runs as {who}, so the code "
+        "would run as the same user and could read the trainer's files and environment (an HF_TOKEN through "
+        "/proc/<pid>/environ), signal it and write wherever it can. "
+        + _HOW_TO_ISOLATE
+        + f" To accept the risk (trusted code, a throw-away VM), set {ALLOW_UNISOLATED_ENV}=1 or pass "
+        "allow_unisolated=True: the limits (time, memory, file size, output, processes) still hold."
+    )
 
 
 def _run_in(
@@ -560,9 +795,10 @@ def _run_in(
     max_processes: int,
     allow_subprocess: bool,
     namespaces: bool,
+    disk_mb: float,
+    uid: int | None,
     start: float,
 ) -> ExecutionResult:
-    uid = _pick_uid()
     program = os.path.join(base, "main.py")
     with open(program, "w", encoding="utf-8") as f:
         f.write(code)
@@ -594,7 +830,10 @@ def _run_in(
         "memory_bytes": None if memory_mb is None else memory_mb * 1024 * 1024,
         "max_processes": max_processes,
         "block_subprocess": not allow_subprocess,
-        "tmpfs_kb": file_size_mb * 4 * 1024,
+        "disk_kb": max(int(disk_mb * 1024), 64),
+        "disk_inodes": 16_384,
+        "seccomp": bool(_TEST_HOOKS["seccomp"]),
+        "supervisor_delay": float(_TEST_HOOKS["supervisor_delay"]),
     }
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
     argv = [sys.executable or "python3", "-I", "-S", "-X", "utf8", "-c", _BOOTSTRAP, json.dumps(config)]
@@ -620,12 +859,23 @@ def _run_in(
             if posix:
                 os.close(ready_w)
         try:
-            return _supervise(proc, ready_r, timeout, max_output_bytes, start)
+            watch = (work, uid, int(disk_mb * 2**20))
+            result = _supervise(proc, ready_r, timeout, max_output_bytes, start, watch)
         finally:
             if posix:
                 os.close(ready_r)
     finally:
         stdin_file.close()
+    if uid is not None and not result.isolation.get("mnt"):
+        _remove_owned_by(uid)  # what the code left in the shared temporary directories
+    marker = "sandbox isolation unavailable: "
+    if result.returncode == REFUSED_EXIT and not result.isolation and result.stderr.startswith(marker):
+        # Before the status line, so the code never ran (and cannot fake this).
+        reason = result.stderr[len(marker) :].strip()
+        raise SandboxUnavailableError(
+            f"mrlm_hf.sandbox cannot run untrusted code: {reason}, and code never runs as root. " + _HOW_TO_ISOLATE
+        )
+    return result
 
 
 def _communicate(proc: subprocess.Popen, timeout: float, cap: int, start: float) -> ExecutionResult:
@@ -677,16 +927,29 @@ def _stdin_source(data: bytes) -> Any:
     return f
 
 
-def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, start: float) -> ExecutionResult:
-    """Read the child's output until it exits, the deadline passes or the output cap is hit; then clean up."""
+def _supervise(
+    proc: subprocess.Popen,
+    ready_r: int,
+    timeout: float,
+    cap: int,
+    start: float,
+    watch: tuple[str, int | None, int] | None = None,
+) -> ExecutionResult:
+    """Read the child's output until it exits, the deadline passes or the output cap is hit; then clean up.
+
+    ``watch`` is ``(working directory, uid, bytes)``: where the child reports no disk quota of its own, the disk
+    use of the working directory and of the uid's entries in the temporary directories is checked every
+    ``DISK_CHECK_INTERVAL`` seconds and once more at the end; the run is killed (``error == "disk_limit"``) once
+    it exceeds ``bytes``."""
     posix = ready_r >= 0
     if not posix:  # Windows: selectors cannot wait on pipes; no incremental cap, start-up counts toward the timeout
         return _communicate(proc, timeout, cap, start)
     out, err, ready_buf = bytearray(), bytearray(), bytearray()
     buffers = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     deadline = time.monotonic() + timeout + STARTUP_GRACE
-    timed_out = truncated = exited = False
+    timed_out = truncated = exited = disk_exceeded = False
     pidfd = None
+    watching, next_check, seen = False, 0.0, {}
     sel = selectors.DefaultSelector()
     try:
         for fd in buffers:
@@ -708,6 +971,8 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
             wait = deadline - now
             if posix and pidfd is None and not exited:
                 wait = min(wait, 0.02)  # no pidfd: poll for the child's exit
+            if watching:
+                wait = max(0.0, min(wait, next_check - now))
             for key, _ in sel.select(wait):
                 fd = key.fd
                 if fd == pidfd:
@@ -721,6 +986,9 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
                         sel.unregister(fd)
                     if chunk.endswith(b"\n"):  # the code starts now: restart the clock
                         deadline = time.monotonic() + timeout
+                        reported = _parse_isolation(ready_buf)
+                        if watch is not None and reported and reported.get("disk_mb") is None:
+                            watching, next_check = True, time.monotonic() + DISK_CHECK_INTERVAL
                 else:
                     chunk = os.read(fd, _READ_CHUNK)
                     if not chunk:
@@ -734,6 +1002,11 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
                         truncated = True
             if truncated:
                 break
+            if watching and not exited and time.monotonic() >= next_check:
+                disk_exceeded = _disk_used(*watch, seen) > watch[2]
+                if disk_exceeded:
+                    break
+                next_check = time.monotonic() + DISK_CHECK_INTERVAL
             if posix and not exited and pidfd is None:
                 exited = _exited_without_reaping(proc)
             if exited and posix:
@@ -742,7 +1015,11 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
                 break
     finally:
         sel.close()
+        if watching and not disk_exceeded and not timed_out and not truncated:
+            disk_exceeded = _disk_used(*watch, seen) > watch[2]  # what it wrote since the last check
         isolation = _parse_isolation(ready_buf)
+        if watching:
+            isolation.update(disk_mb=watch[2] / 2**20, disk_watched=True)
         if posix:
             if not exited and isolation.get("supervised"):
                 # A supervised run: on SIGTERM the supervisor kills the code and reaps it and its orphans. Killing
@@ -767,7 +1044,9 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
         error: str | None = TIMEOUT
     elif truncated:
         error = OUTPUT_LIMIT
-    elif returncode == SETUP_FAILED_EXIT and stderr.startswith("sandbox setup failed"):
+    elif disk_exceeded:
+        error = DISK_LIMIT
+    elif returncode == SETUP_FAILED_EXIT and not isolation and stderr.startswith("sandbox setup failed"):
         error = SANDBOX_ERROR
     elif memory:
         error = MEMORY
@@ -787,6 +1066,7 @@ def _supervise(proc: subprocess.Popen, ready_r: int, timeout: float, cap: int, s
         duration=time.monotonic() - start,
         error=error,
         isolation=isolation,
+        disk_exceeded=disk_exceeded,
     )
 
 
@@ -844,6 +1124,9 @@ def sandbox_capabilities() -> dict[str, Any]:
     ``no_subprocess`` (the process-creation preamble)."""
     with _CAPS_LOCK:
         if not _CAPS:
-            result = run_python("pass", timeout=10.0)
-            _CAPS.update(result.isolation)
+            try:
+                result = run_python("pass", timeout=10.0, allow_unisolated=True)  # trusted code: just ask
+                _CAPS.update(result.isolation)
+            except SandboxUnavailableError as exc:
+                _CAPS.update(isolated=False, refused=str(exc))
         return dict(_CAPS)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import shutil
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -12,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from mrlm_hf.sandbox import ExecutionResult, SandboxPool, run_many, run_python, sandbox_capabilities
+from mrlm_hf import sandbox
+from mrlm_hf.sandbox import (
+    ExecutionResult,
+    SandboxPool,
+    SandboxUnavailableError,
+    run_many,
+    run_python,
+    sandbox_capabilities,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-specific")
 
@@ -235,16 +246,16 @@ def test_writing_outside_the_working_directory_is_refused() -> None:
             target.unlink(missing_ok=True)
 
 
-def test_network_is_unreachable_when_namespaces_are_available() -> None:
+def test_network_is_unreachable_when_isolation_says_so() -> None:
     if not sandbox_capabilities()["net"]:
-        pytest.skip("no network namespace on this machine (network is not blocked)")
+        pytest.skip("neither a network namespace nor the seccomp filter on this machine (network is not blocked)")
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
         code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')"
         result = run_python(code)
-    assert "connected" not in result.stdout and "OSError" in result.stderr
+    assert "connected" not in result.stdout and ("OSError" in result.stderr or "PermissionError" in result.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------- concurrency
@@ -265,3 +276,324 @@ def test_pool_runs_in_parallel_and_keeps_order() -> None:
 def test_pool_rejects_bad_worker_count() -> None:
     with pytest.raises(ValueError):
         SandboxPool(0)
+
+
+# ---------------------------------------------------------------------------------------------------- isolation
+# Each claim of ``ExecutionResult.isolation`` is checked against what the code can actually do. The probe below
+# tries everything an escaped program would; the configurations cover a machine with namespaces (CI), a container
+# without them (``namespaces=False``), and each without the seccomp filter (the test hook), so that a claim that
+# is False must also be visibly False (the attack works), not only a True claim visibly True.
+_PROBE = r"""
+import json, os, socket, sys
+cfg = json.loads(sys.stdin.read())
+seen = {}
+def attempt(name, fn):
+    try:
+        fn()
+        seen[name] = True
+    except Exception as e:
+        seen[name] = type(e).__name__
+def tcp():
+    socket.create_connection(("127.0.0.1", cfg["port"]), timeout=2).close()
+def unix():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    s.connect(cfg["unix"])
+    s.close()
+attempt("tcp", tcp)
+attempt("unix", unix)
+attempt("read_secret", lambda: open(cfg["secret"]).read())
+attempt("environ", lambda: open("/proc/%d/environ" % cfg["trainer"], "rb").read())
+attempt("signal", lambda: os.kill(cfg["trainer"], 0))
+attempt("write_outside", lambda: open(cfg["outside"], "w").write("x"))
+print(json.dumps(seen))
+"""
+
+
+def _probe(tmp_dir: Path, **kwargs: object) -> tuple[dict, dict]:
+    """Run ``_PROBE`` against a TCP listener, a world-connectable UNIX socket and a 0600 file of this process."""
+    tag = uuid.uuid4().hex[:8]
+    secret = tmp_dir / f"secret-{tag}"
+    secret.write_text("HF_TOKEN=hf_secret")
+    secret.chmod(0o600)
+    outside = ROOT / f".outside-{tag}"  # a directory only root may write to
+    sock_path = str(tmp_dir / f"s-{tag}.sock")
+    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as uds:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        uds.bind(sock_path)
+        os.chmod(sock_path, 0o777)  # any uid may connect: only the sandbox can stop it
+        uds.listen()
+        cfg = {"port": tcp.getsockname()[1], "unix": sock_path, "secret": str(secret), "trainer": os.getpid()}
+        cfg["outside"] = str(outside)
+        try:
+            result = run_python(_PROBE, stdin=json.dumps(cfg), timeout=10.0, **kwargs)
+        finally:
+            written = outside.exists()
+            outside.unlink(missing_ok=True)
+    assert result.ok, result
+    assert not written or result.stdout.find('"write_outside": true') >= 0
+    return result.isolation, json.loads(result.stdout)
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """A directory every uid can enter (pytest's tmp_path is under /tmp, which the mount namespace replaces)."""
+    path = ROOT / f".sandbox-test-{uuid.uuid4().hex[:8]}"
+    path.mkdir(mode=0o777)
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the isolated configurations need root (it switches to a fresh uid)")
+@pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "no-seccomp"])
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "container-without-namespaces"])
+def test_every_isolation_claim_holds_against_the_code(
+    shared_dir: Path, monkeypatch: pytest.MonkeyPatch, namespaces: bool, seccomp: bool
+) -> None:
+    monkeypatch.setitem(sandbox._TEST_HOOKS, "seccomp", seccomp)
+    isolation, seen = _probe(shared_dir, namespaces=namespaces)
+    # Root can always switch to a fresh uid (pyenv under /root too: through descriptors), so this is isolated.
+    assert (
+        isolation["isolated"] is True and isinstance(isolation["uid"], int) and isolation["uid"] not in (0, os.getuid())
+    )
+    assert seen["read_secret"] is not True and seen["environ"] is not True and seen["signal"] is not True, seen
+    assert seen["write_outside"] is not True
+    assert isolation["no_sockets"] is seccomp
+    assert isolation["net"] is (seen["tcp"] is not True), (isolation, seen)
+    assert isolation["unix"] is (seen["unix"] is not True), (isolation, seen)
+    if namespaces:
+        assert isolation["mnt"] and isolation["netns"] and isolation["pid"] and isolation["disk_mb"]
+        assert "disk_watched" not in isolation  # the tmpfs enforces it (tested below)
+    else:
+        assert not isolation["mnt"] and not isolation["netns"] and isolation["disk_watched"] is True
+        assert isolation["net"] is seccomp and isolation["unix"] is seccomp  # only the filter closes them
+
+
+def _requires_disk_quota() -> None:
+    if not sandbox_capabilities().get("mnt"):
+        pytest.skip("no mount namespace on this machine: the disk quota is not enforced")
+
+
+def test_disk_quota_covers_the_working_directory_and_tmp_together() -> None:
+    _requires_disk_quota()
+    code = (
+        "import errno, os\n"
+        "chunk = b'x' * (256 * 1024)\n"
+        "def fill(path, n):\n"
+        "    with open(path, 'wb') as f:\n"
+        "        for _ in range(n):\n"
+        "            f.write(chunk)\n"
+        "            f.flush()\n"
+        "fill('/tmp/a', 6)\n"  # 1.5 MB in /tmp
+        "try:\n"
+        "    fill('work.bin', 6)\n"  # 1.5 MB more in the working directory: past the 2 MB quota
+        "except OSError as e:\n"
+        "    print('refused', errno.errorcode[e.errno])\n"
+    )
+    result = run_python(code, disk_mb=2, file_size_mb=16)
+    assert result.isolation["disk_mb"] == 2
+    assert result.stdout == "refused ENOSPC\n", result
+    result = run_python(code.replace("6)\n", "2)\n"), disk_mb=2, file_size_mb=16)  # 1 MB in all: fits
+    assert result.ok and result.stdout == "", result
+
+
+def test_disk_quota_keeps_the_files_given_to_the_program() -> None:
+    _requires_disk_quota()
+    result = run_python(
+        "print(open('d/x.txt').read(), len(open('y.bin','rb').read()))",
+        files={"d/x.txt": "hi", "y.bin": b"0" * 5000},
+        disk_mb=1,
+    )
+    assert result.stdout == "hi 5000\n", result
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="finds the daemon by the run's uid (needs root)")
+def test_double_forked_daemon_cannot_outrun_the_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a PID namespace only the supervisor's child-subreaper role catches a daemon. Stall the supervisor
+    # right after it forks the code (as a loaded machine can): the daemon is orphaned during the stall and must
+    # still be caught, i.e. the supervisor must have become subreaper before forking.
+    monkeypatch.setitem(sandbox._TEST_HOOKS, "supervisor_delay", 0.5)
+    code = (
+        "import ctypes, os, time\nlibc = ctypes.CDLL(None)\n"
+        "pid = libc.fork()\n"
+        "if pid == 0:\n"
+        "    libc.setsid()\n"
+        "    if libc.fork() == 0:\n"
+        "        time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('parent done')\n"
+    )
+    result = run_python(code, namespaces=False, timeout=5.0)
+    assert result.stdout == "parent done\n" and not result.isolation["pid"], result
+    deadline = time.monotonic() + 2.0
+    while _sandbox_processes(result) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = _sandbox_processes(result)
+    for pid in survivors:  # do not leave it running if the test fails
+        os.kill(pid, 9)
+    assert survivors == []
+
+
+# --------------------------------------------------------------------------------------- without isolation
+def _python_for_nobody() -> str | None:
+    """An interpreter the user ``nobody`` can run (the venv's may live under /root), or None."""
+    for candidate in (sys.executable, shutil.which("python3"), "/usr/bin/python3"):
+        if not candidate:
+            continue
+        try:
+            check = [candidate, "-c", "import sys; assert sys.version_info >= (3, 10)"]
+            if subprocess.run(check, preexec_fn=_become_nobody, capture_output=True, check=False).returncode == 0:
+                return candidate
+        except OSError:  # e.g. a venv whose interpreter is under /root
+            continue
+    return None
+
+
+def _become_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+NOBODY = 65534
+_AS_NOBODY = r"""
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("sbx", sys.argv[1])
+sbx = importlib.util.module_from_spec(spec)
+sys.modules["sbx"] = sbx
+spec.loader.exec_module(sbx)
+out = {}
+try:
+    sbx.run_python("print('ran')")
+    out["default"] = "ran"
+except sbx.SandboxUnavailableError as e:
+    out["default"] = str(e)
+os.environ[sbx.ALLOW_UNISOLATED_ENV] = "1"
+secret = os.path.join(sys.argv[2], "mine")
+with open(secret, "w") as f:
+    f.write("HF_TOKEN")
+os.chmod(secret, 0o600)
+probe = "import os; print(os.getuid()); print(open(%r).read()); os.kill(%d, 0); print('signalled')"
+probe = probe % (secret, os.getpid())
+r = sbx.run_python(probe)
+out["opt_in"] = {"stdout": r.stdout, "stderr": r.stderr, "isolation": r.isolation}
+r = sbx.run_python("import socket; socket.create_connection(('127.0.0.1', 9), timeout=1)")
+out["net"] = {"stderr": r.stderr[-300:], "isolation": r.isolation}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="becomes the user nobody to play a trainer that is not root")
+def test_a_trainer_that_is_not_root_is_refused_unless_it_opts_in(shared_dir: Path) -> None:
+    python = _python_for_nobody()
+    if python is None:
+        pytest.skip("no Python interpreter that the user nobody can run")
+    proc = subprocess.run(
+        [python, "-I", "-c", _AS_NOBODY, str(ROOT / "mrlm_hf" / "sandbox.py"), str(shared_dir)],
+        preexec_fn=_become_nobody,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    # By default: a clear refusal that says why and how to get isolation or opt in.
+    assert out["default"] != "ran"
+    for words in (
+        "refuses to run untrusted code without isolation",
+        "uid 65534",
+        "root",
+        "CAP_SETUID",
+        "MRLM_SANDBOX_ALLOW_UNISOLATED=1",
+        "allow_unisolated=True",
+    ):
+        assert words in out["default"], out["default"]
+    # Opted in: it runs as the trainer's own user, isolation says so, and indeed the trainer is exposed.
+    opt_in = out["opt_in"]
+    assert opt_in["isolation"]["isolated"] is False and opt_in["isolation"]["uid"] is None
+    assert opt_in["stdout"] == f"{NOBODY}\nHF_TOKEN\nsignalled\n", opt_in
+    # The seccomp filter still keeps it off the network where the machine supports it; the claim matches.
+    net = out["net"]
+    if net["isolation"]["no_sockets"]:
+        assert "PermissionError: [Errno 13]" in net["stderr"], net
+    assert net["isolation"]["net"] is ("Error" in net["stderr"]), net
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the watched quota counts the sandbox uid's files (needs root)")
+@pytest.mark.parametrize("then", ["sleep", "exit"])
+def test_without_a_mount_namespace_the_disk_quota_is_watched_and_leftovers_removed(then: str) -> None:
+    tag = uuid.uuid4().hex
+    code = (
+        "import os, time\n"
+        f"os.mkdir('/tmp/{tag}')\n"
+        "for i in range(3):\n"
+        f"    open('/tmp/{tag}/%d' % i, 'wb').write(b'x' * 2**20)\n"
+        "    open('w%d' % i, 'wb').write(b'x' * 2**20)\n"
+        "print('wrote', flush=True)\n" + ("time.sleep(30)\n" if then == "sleep" else "")
+    )
+    result = run_python(code, namespaces=False, disk_mb=4, file_size_mb=2, timeout=20.0)
+    assert result.isolation["disk_watched"] is True and result.isolation["disk_mb"] == 4
+    assert result.error == "disk_limit" and result.disk_exceeded and not result.timed_out, result
+    assert not Path(f"/tmp/{tag}").exists()  # nothing the code left in /tmp survives the run
+    result = run_python(code.replace("range(3)", "range(1)"), namespaces=False, disk_mb=4, file_size_mb=2, timeout=0.5)
+    assert not result.disk_exceeded and result.error in (None, "timeout"), result  # 2 MB fit
+
+
+def test_environments_stop_on_the_refusal_instead_of_recording_failed_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where no uid can be had, grading or a python tool call must raise (the user has to act), not hand the agent
+    # a tool error or a zero reward that would end up in the training data.
+    from mrlm_hf.envs import make_env
+
+    monkeypatch.setattr(sandbox, "_pick_uid", lambda: None)
+    with pytest.raises(SandboxUnavailableError):
+        run_python("print(1)", allow_unisolated=True)  # as root, opting in never means running as root
+    code_env = make_env("code")
+    code_env.reset(seed=0)
+    with pytest.raises(SandboxUnavailableError):
+        code_env.step(code_env.expert_action())
+    tools_env = make_env("tools", difficulty=2, tasks=["python"])
+    tools_env.reset(seed=0)
+    with pytest.raises(SandboxUnavailableError):
+        tools_env.step(json.dumps({"tool": "python", "arguments": {"code": "print(1)"}}))
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="plays a root trainer whose uid switch fails")
+def test_a_root_trainer_that_cannot_switch_uid_is_refused_even_when_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_pick_uid", lambda: 2**32 - 1)  # (uid_t) -1: setgid/setuid fail in the child
+    with pytest.raises(SandboxUnavailableError, match="cannot switch to uid .* never runs as root"):
+        run_python("print('ran as root')", allow_unisolated=True)
+
+
+def test_asyncio_works_but_other_socket_pairs_are_refused() -> None:
+    code = (
+        "import asyncio, socket\n"
+        "async def f():\n    return 42\n"
+        "print(asyncio.run(f()))\n"
+        "socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+    )
+    result = run_python(code)
+    assert result.stdout == "42\n", result
+    if result.isolation["no_sockets"]:  # a datagram pair could sendto() any socket path
+        assert "PermissionError" in result.stderr, result
+
+
+def test_a_malformed_opt_in_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MRLM_SANDBOX_ALLOW_UNISOLATED", "maybe")
+    with pytest.raises(ValueError, match="MRLM_SANDBOX_ALLOW_UNISOLATED"):
+        run_python("pass")
+    monkeypatch.setenv("MRLM_SANDBOX_ALLOW_UNISOLATED", "0")
+    if IS_ROOT:  # isolated anyway: the variable does not matter
+        assert run_python("pass").ok
+
+
+def test_the_code_cannot_fake_a_refusal() -> None:
+    code = "import os, sys\nsys.stderr.write('sandbox isolation unavailable: fake')\nsys.stderr.flush()\nos._exit(122)"
+    result = run_python(code)  # returns: the code ran, so it was isolated whatever it prints
+    assert result.returncode == 122 and result.error == "exit_status" and result.isolation["supervised"]

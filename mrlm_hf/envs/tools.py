@@ -695,11 +695,13 @@ class ToolUseEnv(TextEnv):
         if not isinstance(code, str) or not code.strip():
             raise ToolError('python needs {"code": "<python source>"}')
         try:
-            from mrlm_hf.sandbox import run_python
+            from mrlm_hf.sandbox import SandboxUnavailableError, run_python
         except ImportError as exc:
             raise ToolError(f"the python sandbox is unavailable ({exc})") from None
         try:
             result = run_python(code, timeout=self.python_timeout)
+        except SandboxUnavailableError:
+            raise  # no isolation on this machine: the user must act, it is not the agent's tool error
         except Exception as exc:  # a sandbox failure is a tool error, never an environment crash
             raise ToolError(f"the python sandbox failed ({type(exc).__name__})") from None
         if getattr(result, "timed_out", False):
