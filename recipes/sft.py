@@ -29,11 +29,14 @@ from mrlm_hf import (  # noqa: E402
     TrajectorySFTConfig,
     TrajectorySFTTrainer,
     collect_trajectories,
+    evaluate_policy,
     load_trajectories,
     save_trajectories,
     split_trajectories,
     trajectory_stats,
 )
+from mrlm_hf.plotting import CURVE_FILE  # noqa: E402
+from mrlm_hf.report import before_after_table  # noqa: E402
 from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
 
 
@@ -41,11 +44,12 @@ from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
 class EnvArguments:
     """Where the trajectories come from and how the trained policy is evaluated."""
 
-    env_name: str = field(default="math", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
+    env_name: str = field(default="gridworld", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
     env_kwargs: str = field(
-        default="{}", metadata={"help": "JSON object (or YAML mapping) of environment constructor arguments."}
+        default='{"size": 5, "difficulty": 0, "max_turns": 15}',
+        metadata={"help": "JSON object (or YAML mapping) of environment constructor arguments."},
     )
-    num_episodes: int = field(default=512, metadata={"help": "Episodes to collect for the training data."})
+    num_episodes: int = field(default=1000, metadata={"help": "Episodes to collect for the training data."})
     collection_policy: str = field(
         default="expert",
         metadata={"help": "Who acts when collecting: 'expert' or 'random'.", "choices": ["expert", "random"]},
@@ -67,22 +71,22 @@ class EnvArguments:
 # Defaults of the embedded run; a YAML file or flags override any of them.
 RECIPE_DEFAULTS = {
     "output_dir": "outputs/sft-default",
-    "max_steps": 150,
+    "max_steps": 300,
     "per_device_train_batch_size": 16,
-    "learning_rate": 2e-3,
+    "learning_rate": 3e-3,
     "lr_scheduler_type": "cosine",
     "warmup_steps": 10,
     "logging_steps": 10,
     "eval_strategy": "steps",
-    "eval_steps": 75,
+    "eval_steps": 100,
     "save_strategy": "no",
     "gradient_checkpointing": False,
     "max_length": 512,
     "report_to": "none",
     "mode": "combined",
-    "eval_env_episodes": 16,
-    "eval_world_model_transitions": 16,
-    "collect_max_new_tokens": 32,
+    "eval_env_episodes": 64,
+    "eval_world_model_transitions": 32,
+    "collect_max_new_tokens": 48,
 }
 
 
@@ -151,7 +155,11 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         env_kwargs=env_kwargs,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics = trainer.evaluate()  # losses per objective; success on held-out episodes; world-model accuracy
+    # Losses per objective, success on held-out episodes, world-model accuracy: reuse an evaluation of the last step.
+    step, history = trainer.state.global_step, trainer.state.log_history
+    metrics = {k: v for h in history if h.get("step") == step for k, v in h.items() if k.startswith("eval_")}
+    if "eval_loss" not in metrics:
+        metrics = trainer.evaluate()
 
     # 4. Save model (standard Hugging Face format, gathered from FSDP shards), tokenizer and trajectories.
     if trainer.is_fsdp_enabled:
@@ -167,8 +175,15 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         if state.is_main_process:
             merged.save_pretrained(Path(args.output_dir) / "merged")
             tokenizer.save_pretrained(Path(args.output_dir) / "merged")
+    # 5. Before/after on the same held-out seeds: a random policy against the trained agent.
+    baseline = None
+    if args.eval_env_episodes and state.is_main_process:
+        baseline = evaluate_policy(
+            RandomPolicy(args.seed), env_args.env_name, args.eval_env_episodes, env_kwargs=env_kwargs, progress=False
+        )
     summary = {
         "output_dir": str(Path(args.output_dir).resolve()),
+        "random_policy_success_rate": baseline["success_rate"] if baseline else None,
         "mode": args.mode,
         "data": data_stats,
         "dropped_examples": trainer.num_dropped_examples,
@@ -182,7 +197,25 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         (Path(args.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
         (Path(args.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         print(json.dumps(summary, indent=2))
+        print(report(summary, args, env_args))
     return summary
+
+
+def report(summary: dict, args: TrajectorySFTConfig, env_args: EnvArguments) -> str:
+    """The table the run ends with: held-out success of a random policy and of the trained agent, world-model exact
+    match, and where the model, the data and the learning curve were written."""
+    out = Path(summary["output_dir"])
+    rows = [
+        (
+            f"success rate, {args.eval_env_episodes} held-out episodes",
+            summary.get("random_policy_success_rate"),
+            summary.get("eval_env_success_rate"),
+        ),
+        ("world-model exact match, held-out transitions", None, summary.get("eval_wm_exact_match")),
+    ]
+    files = {"model": str(out), "data": str(out / "trajectories"), "learning curve": str(out / CURVE_FILE)}
+    title = f"{env_args.env_name} {env_args.env_kwargs}, {args.mode}, {args.max_steps} steps"
+    return before_after_table(rows, ("random policy", "trained agent"), files, title)
 
 
 def make_parser() -> TrlParser:
