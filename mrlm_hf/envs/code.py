@@ -461,6 +461,9 @@ def _feedback(
 
 
 # ---------------------------------------------------------------------------------------------------- datasets
+_VALIDATED: set[tuple[Any, float, int | None]] = set()
+
+
 def _check_code_columns(dataset: Any) -> None:
     """``check_task_dataset`` with a hint when the columns are those of a public dataset under other names."""
     columns = getattr(dataset, "column_names", None)
@@ -587,8 +590,13 @@ class CodeEnv(TextEnv):
             self._tasks = [t for t in builtin_tasks() if difficulty is None or t.difficulty == difficulty]
         else:
             self._tasks = [task_from_row(row, index) for index, row in enumerate(dataset)]
-            if validate_tasks:
+            # A datasets.Dataset's fingerprint names its content: each env that collect_trajectories builds from
+            # the same kwargs then validates it only once per process.
+            key = (getattr(dataset, "_fingerprint", None), self.timeout, memory_mb)
+            if validate_tasks and (key[0] is None or key not in _VALIDATED):
                 validate_tasks_by_running(self._tasks, timeout=self.timeout, memory_mb=memory_mb)
+                if key[0] is not None:
+                    _VALIDATED.add(key)
         self.task: CodeTask | None = None
         self._best_passed = 0
         self._last_passed = 0
