@@ -546,3 +546,11 @@ def test_validate_tasks_runs_a_stub_and_the_solution() -> None:
     ):
         CodeEnv(dataset=[weak, wrong_solution, good], validate_tasks=True)
     CodeEnv(dataset=datasets.Dataset.from_list([good, good]), validate_tasks=True)
+
+
+def test_a_dataset_is_parsed_once_for_many_environments() -> None:
+    ds = datasets.Dataset.from_list([_GOOD_ROW, {**_GOOD_ROW, "tests": ["assert inc(2) == 3"]}])
+    first, second = CodeEnv(dataset=ds), CodeEnv(dataset=ds)  # as collect_trajectories builds them
+    assert first._tasks is second._tasks and len(first._tasks) == 2
+    changed = ds.map(lambda row: {"tests": ["assert inc(5) == 6"]})  # new content, new fingerprint
+    assert CodeEnv(dataset=changed)._tasks[0].tests[0].source == "assert inc(5) == 6"

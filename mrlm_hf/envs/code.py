@@ -42,6 +42,7 @@ from mrlm_hf.envs.code_tasks import (
     stub_program,
     task_from_row,
 )
+from mrlm_hf.envs.dataset_rows import parse_rows
 from mrlm_hf.envs.registry import register_env
 
 __all__ = [
@@ -589,9 +590,9 @@ class CodeEnv(TextEnv):
         if dataset is None:
             self._tasks = [t for t in builtin_tasks() if difficulty is None or t.difficulty == difficulty]
         else:
-            self._tasks = [task_from_row(row, index) for index, row in enumerate(dataset)]
-            # A datasets.Dataset's fingerprint names its content: each env that collect_trajectories builds from
-            # the same kwargs then validates it only once per process.
+            self._tasks = parse_rows(dataset, task_from_row)
+            # A datasets.Dataset's fingerprint names its content: the environments that collect_trajectories
+            # builds from the same kwargs validate it once per process.
             key = (getattr(dataset, "_fingerprint", None), self.timeout, memory_mb)
             if validate_tasks and (key[0] is None or key not in _VALIDATED):
                 validate_tasks_by_running(self._tasks, timeout=self.timeout, memory_mb=memory_mb)

@@ -1177,10 +1177,6 @@ def _can_fail(tree: ast.Module, calls_check: bool) -> bool:
     to its name runs, and ``check`` runs when the harness calls it (``calls_check``). A conservative static
     reading: it refuses test scripts that can never fail, it cannot prove the others meaningful (for that, see
     ``CodeEnv(validate_tasks=True)``)."""
-    functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            functions.setdefault(node.name, []).append(node)
     queue: list[tuple[str, bool]] = [("check", True)] if calls_check else []
     found = False
 
@@ -1188,12 +1184,14 @@ def _can_fail(tree: ast.Module, calls_check: bool) -> bool:
         if node is None:
             return
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in functions:
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
                 queue.append((sub.func.id, counts))
 
     def visit(body: list[ast.stmt], counts: bool) -> None:
         nonlocal found
         for stmt in body:
+            if found:
+                return
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 for expr in [*stmt.decorator_list, *stmt.args.defaults, *stmt.args.kw_defaults]:
                     scan(expr, counts)
@@ -1204,7 +1202,8 @@ def _can_fail(tree: ast.Module, calls_check: bool) -> bool:
             elif isinstance(stmt, ast.Assert):
                 if counts and any(isinstance(n, ast.Name) for n in ast.walk(stmt.test)):
                     found = True
-                scan(stmt, counts)
+                else:
+                    scan(stmt, counts)
             elif isinstance(stmt, ast.Raise):
                 found = found or counts
                 scan(stmt, counts)
@@ -1242,6 +1241,12 @@ def _can_fail(tree: ast.Module, calls_check: bool) -> bool:
                     scan(stmt, counts)
 
     visit(tree.body, True)
+    if found:
+        return True
+    functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions.setdefault(node.name, []).append(node)
     seen: set[tuple[str, bool]] = set()
     while queue and not found:
         key = queue.pop()

@@ -39,6 +39,7 @@ from typing import Any
 
 from mrlm_hf.envs.answer import extract_answer, format_answer, parse_reference
 from mrlm_hf.envs.base import TextEnv, check_task_dataset
+from mrlm_hf.envs.dataset_rows import parse_rows
 from mrlm_hf.envs.registry import register_env
 
 __all__ = ["EXPERT_STYLES", "MathEnv", "dataset_problem", "generate_problem", "worked_solution"]
@@ -483,10 +484,11 @@ class MathEnv(TextEnv):
         super().__init__(max_turns=max_turns)
         if isinstance(difficulty, bool) or difficulty not in _GENERATORS:
             raise ValueError(f"difficulty must be 1..4, got {difficulty!r}")
-        self._problems: list[tuple[str, Fraction]] = []
+        self._problems: tuple[tuple[str, Fraction], ...] = ()
         if dataset is not None:
             check_task_dataset(dataset, (question_column, answer_column))
-            self._problems = [dataset_problem(row, i, question_column, answer_column) for i, row in enumerate(dataset)]
+            columns = (question_column, answer_column)
+            self._problems = parse_rows(dataset, lambda row, i: dataset_problem(row, i, *columns), columns)
         if expert not in EXPERT_STYLES:
             raise ValueError(f"expert must be one of {', '.join(map(repr, EXPERT_STYLES))}, got {expert!r}")
         self.expert = expert
