@@ -516,6 +516,7 @@ def test_long_expected_values_are_compared_in_full() -> None:
             "tests": [{"args": f"({n},)", "expected": repr("*" * n)}],
         },
         {"prompt": "Print n stars.", "tests": [{"input": f"{n}\n", "output": "*" * n}]},
+        {"prompt": "Print n euros.", "tests": [{"input": f"{n}\n", "output": "\u20ac" * n}]},  # 3 bytes each
     ]
     env = CodeEnv(dataset=rows, max_turns=3)
     env.reset(seed=0)
@@ -531,6 +532,8 @@ def test_long_expected_values_are_compared_in_full() -> None:
     env.reset(seed=1)
     obs, _, _, _, info = env.step("```python\nprint('*' * (5 * int(input())))\n```")
     assert not info["success"] and "printed longer than" in obs
+    env.reset(seed=2)
+    assert env.step("```python\nprint('\\u20ac' * int(input()))\n```")[4]["success"]
 
 
 def test_validate_tasks_runs_a_stub_and_the_solution() -> None:

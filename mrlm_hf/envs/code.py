@@ -58,7 +58,8 @@ __all__ = [
 
 #: ``info["parsed_action"]`` holds at most this many characters of the extracted code.
 PARSED_ACTION_CHARS = 2_000
-#: Longest ``repr`` of a returned value the harness reports (longer values are cut and count as wrong).
+#: Characters of a returned value's ``repr`` (or printed output) the harness reports beyond the expected value's
+#: own length (``value_cap``); longer values are cut, count as wrong, and the feedback says so.
 MAX_VALUE_CHARS = 20_000
 #: Most failing tests listed in the feedback.
 MAX_FEEDBACK_FAILURES = 5
@@ -207,13 +208,14 @@ _emit(kind="done")
 
 
 def value_cap(test: TestCase) -> int:
-    """Most characters of a returned value's ``repr`` (``call``) or of printed output (``stdio``) that the harness
-    reports for ``test``: ``MAX_VALUE_CHARS`` plus room for a right answer as long as the expected one, so a
-    correct long answer is never cut; a longer one is cut and judged wrong with a message saying why."""
+    """Most characters of a returned value's ``repr`` (``call``) or bytes of printed output (``stdio``) that the
+    harness reports for ``test``: ``MAX_VALUE_CHARS`` plus 4 (2) times the expected value's length, so a correct
+    answer is not cut however long the expected value is; a longer one is cut, judged wrong, and the feedback
+    says why."""
     if test.kind == "call":
         return MAX_VALUE_CHARS + 4 * len(repr(test.expected))
     if test.kind == "stdio":
-        return MAX_VALUE_CHARS + 2 * len(test.expected or "")
+        return MAX_VALUE_CHARS + 2 * len((test.expected or "").encode("utf-8", "replace"))
     return 0
 
 

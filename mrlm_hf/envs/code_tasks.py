@@ -17,6 +17,10 @@ The built-in set (``builtin_tasks()``) holds 61 hand-written function tasks at t
 loops and string handling, 2: classic small algorithms, 3: dynamic programming, graphs and search). Each has a
 reference solution, three visible examples (shown in the prompt) and several hidden tests whose expected values
 are computed from the reference solution.
+
+``task_from_row`` builds a task from a dataset row and refuses, naming the row and the column, a row whose tests
+could never fail (``_can_fail``: e.g. a ``check`` script without ``entry_point``, a list given as text, a bare
+expression); ``stub_program`` is the do-nothing program ``CodeEnv(validate_tasks=True)`` runs them against.
 """
 
 from __future__ import annotations
