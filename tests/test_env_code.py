@@ -6,6 +6,7 @@ import ast
 import copy
 import json
 import random
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ import pytest
 
 from mrlm_hf.envs import list_envs, make_env
 from mrlm_hf.envs.code import CodeEnv, build_harness, extract_code, grade, values_equal
-from mrlm_hf.envs.code_tasks import CodeTask, TestCase, _reference, builtin_tasks
+from mrlm_hf.envs.code_tasks import CodeTask, TestCase, _reference, builtin_tasks, stub_program
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading uses the Linux sandbox")
 
@@ -374,3 +375,185 @@ def test_dataset_humaneval_style_check_script() -> None:
     _, _, _, _, info = env.step("```python\ndef double(x):\n    return x + 2\ndef check(candidate):\n    pass\n```")
     assert not info["success"] and info["error"] == "runtime_error"  # the task's check ran, not the candidate's
     assert env.step(env.expert_action())[4]["success"]
+
+
+# ---------------------------------------------------------------------------------------------------- task checks
+_GOOD_ROW = {"prompt": "Write inc(x).", "entry_point": "inc", "tests": ["assert inc(1) == 2"]}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        # HumanEval check script without entry_point: check would never be called
+        ({"tests": "def check(candidate):\n    assert candidate(1) == 2\n", "entry_point": None}, "no 'entry_point'"),
+        ({"tests": ["def check(candidate):\n    assert candidate(1) == 2"]}, "inside a list of tests"),
+        ({"tests": ["inc(1) == 2"]}, "expression whose value is ignored"),
+        ({"tests": ["assert True", "assert inc(1) == 2"]}, "test 0 can never fail"),
+        ({"tests": '["assert 1 == 1"]'}, "test 0 can never fail"),  # text of a list: decoded, then checked
+        ({"tests": "if __name__ == '__main__':\n    assert inc(1) == 2\n"}, "the test script can never fail"),
+        ({"tests": ["def t():\n    assert inc(1) == 2"]}, "can never fail"),
+        ({"tests": ["try:\n    assert inc(1) == 2\nexcept Exception:\n    pass"]}, "can never fail"),
+        ({"tests": "x = inc(1)\nprint(x == 2)\n"}, "the test script can never fail"),
+        ({"tests": ["assert inc(1) == 2", ""]}, "test 1 is an empty string"),
+        ({"tests": ["assert inc(1) == 2", 3]}, "test 1: a test must be"),
+        ({"tests": [["assert inc(1) == 2"]]}, "test 0: a test must be"),
+        ({"tests": b"assert inc(1) == 2"}, "tests must be a string or a list"),
+        ({"tests": [{"input": 3, "output": "4"}]}, "'input' and 'output' must be strings"),
+        ({"tests": ["assert inc(1) = 2"]}, "test 0 is not valid Python"),
+        ({"tests": [], "hidden_tests": None}, "the task has no tests"),
+        ({"tests": "  "}, "the task has no tests"),
+        ({"test_imports": ["import math as"]}, "columns 'test_imports'/'test_setup_code'"),
+        ({"test_imports": "import math"}, None),  # a plain string is one import
+        ({"test_setup_code": ["x = 1"]}, "column 'test_setup_code': must be a string"),
+        ({"hidden_tests": "def check(candidate):\n    pass\n"}, "column 'hidden_tests': the test script can never"),
+        ({"solution": ["def inc(x): return x + 1"]}, "column 'solution': must be a string"),
+        ({"prompt": None}, "column 'prompt'"),
+        ({"entry_point": "not valid"}, "column 'entry_point'"),
+    ],
+)
+def test_tasks_whose_tests_can_never_fail_are_refused_at_load(row: dict, message: str | None) -> None:
+    rows = [_GOOD_ROW, {**_GOOD_ROW, **row}, _GOOD_ROW]
+    if message is None:
+        CodeEnv(dataset=rows)
+        return
+    with pytest.raises(ValueError, match="dataset row 1[,:] .*" + re.escape(message)):
+        CodeEnv(dataset=rows)  # refused when the env is made, before any reset reaches row 1
+
+
+def test_tests_that_can_fail_load_in_every_accepted_form() -> None:
+    scripts = [
+        "def t():\n    assert inc(1) == 2\nt()\n",  # a function of asserts that is called
+        "def helper(v):\n    if v != 2:\n        raise ValueError(v)\ndef check(candidate):\n    helper(candidate(1))\n",
+        "try:\n    assert inc(1) == 2\nexcept KeyError:\n    pass\n",  # does not swallow AssertionError
+        "if __name__ != '__main__':\n    assert inc(1) == 2\n",
+        "class T:\n    assert inc(1) == 2\n",  # a class body runs
+        "for x in (1, 2):\n    assert inc(x) == x + 1\n",
+    ]
+    rows = [{**_GOOD_ROW, "tests": s, "solution": "def inc(x):\n    return x + 1"} for s in scripts]
+    env = CodeEnv(dataset=rows, max_turns=1)
+    for seed in range(len(rows)):
+        env.reset(seed=seed)
+        assert env.step(env.expert_action())[4]["success"], scripts[seed]
+        env.reset(seed=seed)
+        assert not env.step("```python\ndef inc(x):\n    return x\n```")[4]["success"], scripts[seed]
+
+
+@pytest.mark.parametrize(
+    "tests",
+    [
+        json.dumps(["assert inc(1) == 2", "assert inc(-1) == 0"]),  # JSON text, as CSV/JSON exports store lists
+        repr(["assert inc(1) == 2", "assert inc(-1) == 0"]),  # Python text of a list
+        json.dumps([{"input": "1\n", "output": "2"}, {"input": "-1\n", "output": "0"}]),
+    ],
+)
+def test_tests_given_as_the_text_of_a_list_are_decoded_and_can_fail(tests: str) -> None:
+    env = CodeEnv(
+        dataset=[{"prompt": "Write inc(x); print inc of the number read.", "entry_point": "inc", "tests": tests}]
+    )
+    env.reset(seed=0)
+    assert env.task.tests[0].kind in ("assert", "stdio") and len(env.task.tests) == 2
+    _, reward, _, _, info = env.step("```python\npass\n```")  # does nothing: used to pass as a script
+    assert reward == 0.0 and not info["success"] and info["tests_total"] == 2
+    good = "def inc(x):\n    return x + 1\nif __name__ == '__main__':\n    print(inc(int(input())))"
+    assert env.step(f"```python\n{good}\n```")[4]["success"]
+
+
+def test_humaneval_check_is_called_with_the_entry_point() -> None:
+    check = "def check(candidate):\n    assert candidate(2) == 4\n"
+    env = CodeEnv(dataset=[{"prompt": "def double(x):\n", "entry_point": "double", "tests": check}])
+    env.reset(seed=0)
+    for program, success in (("def double(x):\n    return None", False), ("def double(x):\n    return 2 * x", True)):
+        assert env.step(f"```python\n{program}\n```")[4]["success"] is success
+
+
+def test_test_imports_and_setup_code_run_before_the_tests() -> None:
+    row = {
+        "prompt": "Write root(x).",
+        "tests": ["assert math.isclose(root(2.0), 1.4142135, rel_tol=1e-6)", "assert root(SQUARE) == 3"],
+        "test_imports": ["import math"],
+        "test_setup_code": "SQUARE = 9",
+        "solution": "def root(x):\n    return x ** 0.5",
+    }
+    env = CodeEnv(dataset=[row, {**row, "test_imports": []}])
+    env.reset(seed=0)
+    assert "import" not in env.expert_action() and env.step(env.expert_action())[4]["success"]
+    env.reset(seed=1)  # the same task without its test_imports: the tests cannot find math
+    obs, _, _, _, info = env.step(env.expert_action())
+    assert not info["success"] and "NameError: name 'math' is not defined" in obs
+    broken = CodeEnv(dataset=[{**row, "test_setup_code": "raise RuntimeError('setup broke')"}])
+    broken.reset(seed=0)
+    obs, _, _, _, info = broken.step(broken.expert_action())
+    assert info["error"] == "runtime_error" and "The tests' setup code raised RuntimeError: setup broke" in obs
+
+
+def test_per_task_timeout_from_the_dataset() -> None:
+    slow = "import time\ndef nap(x):\n    time.sleep(0.6)\n    return x"
+    row = {"prompt": "Write nap(x).", "entry_point": "nap", "tests": ["assert nap(1) == 1"], "solution": slow}
+    env = CodeEnv(dataset=[{**row, "timeout": 0.2}, {**row, "timeout": 5}, row], timeout=3.0)
+    assert [t.timeout for t in env._tasks] == [0.2, 5.0, None]
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step(env.expert_action())
+    assert info["error"] == "timeout" and "timed out after 0.2 s" in obs
+    for seed in (1, 2):  # its own 5 s, the environment's 3 s
+        env.reset(seed=seed)
+        assert env.step(env.expert_action())[4]["success"]
+    for bad in (0, -1.0, float("nan"), float("inf"), "2", True):
+        with pytest.raises(ValueError, match=r"dataset row 0, column 'timeout'"):
+            CodeEnv(dataset=[{**row, "timeout": bad}])
+    for bad in (float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="timeout"):
+            CodeEnv(timeout=bad)
+
+
+def test_long_expected_values_are_compared_in_full() -> None:
+    from mrlm_hf.envs.code import MAX_VALUE_CHARS
+
+    n = 3 * MAX_VALUE_CHARS
+    rows = [
+        {
+            "prompt": "Write stars(n).",
+            "entry_point": "stars",
+            "tests": [{"args": f"({n},)", "expected": repr("*" * n)}],
+        },
+        {"prompt": "Print n stars.", "tests": [{"input": f"{n}\n", "output": "*" * n}]},
+        {"prompt": "Print n euros.", "tests": [{"input": f"{n}\n", "output": "\u20ac" * n}]},  # 3 bytes each
+    ]
+    env = CodeEnv(dataset=rows, max_turns=3)
+    env.reset(seed=0)
+    assert env.step("```python\ndef stars(n):\n    return '*' * n\n```")[4]["success"]
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step("```python\ndef stars(n):\n    return '*' * (10 * n)\n```")
+    assert not info["success"] and "longer than" in obs and "not compared" in obs
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step("```python\ndef stars(n):\n    return '*' * (n - 1)\n```")
+    assert not info["success"] and "returned '*****" in obs
+    env.reset(seed=1)
+    assert env.step("```python\nprint('*' * int(input()))\n```")[4]["success"]
+    env.reset(seed=1)
+    obs, _, _, _, info = env.step("```python\nprint('*' * (5 * int(input())))\n```")
+    assert not info["success"] and "printed longer than" in obs
+    env.reset(seed=2)
+    assert env.step("```python\nprint('\\u20ac' * int(input()))\n```")[4]["success"]
+
+
+def test_validate_tasks_runs_a_stub_and_the_solution() -> None:
+    weak = {"prompt": "Write f(x).", "tests": ["assert f(1) is None"], "solution": "def f(x):\n    return None"}
+    wrong_solution = {**_GOOD_ROW, "solution": "def inc(x):\n    return x"}
+    good = {**_GOOD_ROW, "solution": "def inc(x):\n    return x + 1"}
+    assert "def f(*args, **kwargs):\n    return None" in stub_program(CodeEnv(dataset=[weak])._tasks[0])
+    CodeEnv(dataset=[weak, wrong_solution])  # the static checks cannot see these problems
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)2 task problem.*dataset row 0 .*pass on a program that does nothing.*"
+        r"dataset row 1 .*column 'solution': the reference solution fails",
+    ):
+        CodeEnv(dataset=[weak, wrong_solution, good], validate_tasks=True)
+    CodeEnv(dataset=datasets.Dataset.from_list([good, good]), validate_tasks=True)
+
+
+def test_a_dataset_is_parsed_once_for_many_environments() -> None:
+    ds = datasets.Dataset.from_list([_GOOD_ROW, {**_GOOD_ROW, "tests": ["assert inc(2) == 3"]}])
+    first, second = CodeEnv(dataset=ds), CodeEnv(dataset=ds)  # as collect_trajectories builds them
+    assert first._tasks is second._tasks and len(first._tasks) == 2
+    changed = ds.map(lambda row: {"tests": ["assert inc(5) == 6"]})  # new content, new fingerprint
+    assert CodeEnv(dataset=changed)._tasks[0].tests[0].source == "assert inc(5) == 6"

@@ -445,6 +445,31 @@ def test_dataset_custom_columns_and_errors() -> None:
         MathEnv(dataset=ds)  # default column names are missing
     with pytest.raises(ValueError):
         MathEnv(dataset=datasets.Dataset.from_dict({"question": [], "answer": []}))
-    broken = MathEnv(dataset=datasets.Dataset.from_dict({"question": ["?"], "answer": ["none"]}))
-    with pytest.raises(ValueError):
-        broken.reset(seed=0)
+    with pytest.raises(ValueError, match=r"dataset row 0, column 'answer': .*no number"):
+        MathEnv(dataset=datasets.Dataset.from_dict({"question": ["?"], "answer": ["none"]}))  # refused at load
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"question": "Q?", "answer": "She has 5 and eats 2 of them."}, r"column 'answer': several numbers"),
+        ({"question": "Q?", "answer": "5 + 2 = <<5+2=7>>7\n#### seven"}, r"'####' is not followed by a number"),
+        ({"question": "Q?", "answer": float("nan")}, r"column 'answer': .*no number"),
+        ({"question": "Q?", "answer": True}, r"column 'answer': .*no number"),
+        ({"question": "", "answer": "#### 3"}, r"column 'question': must be a non-empty string"),
+        ({"question": None, "answer": "#### 3"}, r"column 'question'"),
+    ],
+)
+def test_dataset_rows_are_all_checked_at_load(row: dict, message: str) -> None:
+    good = {"question": "What is 1 + 1?", "answer": "1 + 1 = 2\n#### 2"}
+    with pytest.raises(ValueError, match=r"dataset row 2\b.*" + message):
+        MathEnv(dataset=[good, good, row, good])  # the bad row is named, before any reset reaches it
+
+
+def test_dataset_answers_in_every_accepted_form() -> None:
+    answers = ["#### 1,000", "3 / 4", "\\frac{3}{4}", "2.5e3", -7, 2.5, "so the answer is 12 (of 15)", "\\boxed{-2}"]
+    env = MathEnv(dataset=[{"question": f"Q{i}?", "answer": a} for i, a in enumerate(answers)])
+    expected = [1000, Fraction(3, 4), Fraction(3, 4), 2500, -7, Fraction(5, 2), 12, -2]
+    for seed, value in enumerate(expected):
+        env.reset(seed=seed)
+        assert env.answer == value

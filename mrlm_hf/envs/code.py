@@ -28,18 +28,38 @@ import random
 import re
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from mrlm_hf.envs.base import TextEnv, check_task_dataset
-from mrlm_hf.envs.code_tasks import CodeTask, TestCase, builtin_tasks, render_call, task_from_row
+from mrlm_hf.envs.code_tasks import (
+    COLUMN_HINTS,
+    CodeTask,
+    TestCase,
+    builtin_tasks,
+    render_call,
+    stub_program,
+    task_from_row,
+)
+from mrlm_hf.envs.dataset_rows import parse_rows
 from mrlm_hf.envs.registry import register_env
 
-__all__ = ["CodeEnv", "GradeResult", "build_harness", "extract_code", "grade", "values_equal"]
+__all__ = [
+    "CodeEnv",
+    "GradeResult",
+    "build_harness",
+    "extract_code",
+    "grade",
+    "validate_tasks_by_running",
+    "value_cap",
+    "values_equal",
+]
 
 #: ``info["parsed_action"]`` holds at most this many characters of the extracted code.
 PARSED_ACTION_CHARS = 2_000
-#: Longest ``repr`` of a returned value the harness reports (longer values are cut and count as wrong).
+#: Characters of a returned value's ``repr`` (or printed output) the harness reports beyond the expected value's
+#: own length (``value_cap``); longer values are cut, count as wrong, and the feedback says so.
 MAX_VALUE_CHARS = 20_000
 #: Most failing tests listed in the feedback.
 MAX_FEEDBACK_FAILURES = 5
@@ -101,19 +121,28 @@ def _describe(exc):
 
 
 class _CappedBytes(io.BytesIO):
+    cap = 0
+    cut = False
+
     def write(self, b):
-        room = __OUTPUT_CAP__ - self.tell()
+        b = bytes(b)
+        room = self.cap - self.tell()
+        if _len(b) > room:
+            self.cut = True
         if room > 0:
-            super().write(bytes(b)[:room])
-        return len(b)
+            super().write(b[:room])
+        return _len(b)
 
 
-def _text_stream(data=b""):
-    return io.TextIOWrapper(_CappedBytes(data), encoding="utf-8", errors="replace", write_through=True)
+def _text_stream(data=b"", cap=0):
+    raw = _CappedBytes(data)
+    raw.cap = cap
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", write_through=True)
 
 
 _SOURCE = __SOURCE__
 _ENTRY = __ENTRY__
+_SETUP = __SETUP__
 _TESTS = __TESTS__
 
 try:
@@ -126,7 +155,7 @@ except _BaseException as _e:
     raise _SystemExit(0)
 del _SOURCE
 _ns = {"__name__": "solution", "__builtins__": __builtins__}
-if any(kind != "stdio" for kind, _ in _TESTS):
+if any(kind != "stdio" for kind, _, _ in _TESTS):
     try:
         _exec(_code, _ns)
     except _BaseException as _e:
@@ -136,16 +165,23 @@ if any(kind != "stdio" for kind, _ in _TESTS):
     if _ENTRY is not None and not _callable(_ns.get(_ENTRY)):
         _emit(kind="missing_function")
         raise _SystemExit(0)
+    if _SETUP is not None:
+        try:
+            _exec(_SETUP, _ns)
+        except _BaseException as _e:
+            _name, _msg = _describe(_e)
+            _emit(kind="setup_error", exc=_name, msg=_msg)
+            raise _SystemExit(0)
 _emit(kind="ready")
-for _i, (_kind, _payload) in _enumerate(_TESTS):
+for _i, (_kind, _payload, _cap) in _enumerate(_TESTS):
     try:
         if _kind == "call":
             _value = _repr(_ns[_ENTRY](*_eval(_payload, {"__builtins__": {}})))
             if _type(_value) is not _str:
                 _value = "<repr did not return a string>"
-            _emit(kind="result", i=_i, value=_value[: __VALUE_CAP__], cut=_len(_value) > __VALUE_CAP__)
+            _emit(kind="result", i=_i, value=_value[:_cap], cut=_len(_value) > _cap)
         elif _kind == "stdio":
-            _captured = _text_stream()
+            _captured = _text_stream(cap=_cap)
             sys.stdin, sys.stdout = _text_stream(_payload.encode("utf-8")), _captured
             try:
                 _exec(_code, {"__name__": "__main__", "__builtins__": __builtins__})
@@ -155,7 +191,8 @@ for _i, (_kind, _payload) in _enumerate(_TESTS):
             finally:
                 sys.stdin, sys.stdout = _StringIO(""), sys.__stdout__
             _captured.flush()
-            _emit(kind="result", i=_i, output=_captured.buffer.getvalue().decode("utf-8", "replace"))
+            _raw = _captured.buffer
+            _emit(kind="result", i=_i, output=_raw.getvalue().decode("utf-8", "replace"), cut=_raw.cut)
         else:
             _check_before = _ns.get("check")
             _exec(_payload, _ns)
@@ -170,22 +207,33 @@ _emit(kind="done")
 """
 
 
+def value_cap(test: TestCase) -> int:
+    """Most characters of a returned value's ``repr`` (``call``) or bytes of printed output (``stdio``) that the
+    harness reports for ``test``: ``MAX_VALUE_CHARS`` plus 4 (2) times the expected value's length, so a correct
+    answer is not cut however long the expected value is; a longer one is cut, judged wrong, and the feedback
+    says why."""
+    if test.kind == "call":
+        return MAX_VALUE_CHARS + 4 * len(repr(test.expected))
+    if test.kind == "stdio":
+        return MAX_VALUE_CHARS + 2 * len((test.expected or "").encode("utf-8", "replace"))
+    return 0
+
+
 def build_harness(code: str, task: CodeTask) -> str:
-    """The program run in the sandbox: the candidate ``code`` plus ``task``'s tests. Call tests carry only their
-    arguments; expected values stay in the parent."""
+    """The program run in the sandbox: the candidate ``code`` plus ``task``'s tests and test setup. Call tests
+    carry only their arguments; expected values stay in the parent."""
     payloads = []
     for test in task.tests:
         if test.kind == "call":
-            payloads.append(("call", repr(tuple(test.args or ()))))
+            payloads.append(("call", repr(tuple(test.args or ())), value_cap(test)))
         elif test.kind == "stdio":
-            payloads.append(("stdio", test.stdin or ""))
+            payloads.append(("stdio", test.stdin or "", value_cap(test)))
         else:
-            payloads.append((test.kind, test.source or ""))
+            payloads.append((test.kind, test.source or "", 0))
     return (
-        _HARNESS.replace("__OUTPUT_CAP__", str(MAX_VALUE_CHARS))
-        .replace("__VALUE_CAP__", str(MAX_VALUE_CHARS))
-        .replace("__SOURCE__", repr(code))
+        _HARNESS.replace("__SOURCE__", repr(code))
         .replace("__ENTRY__", repr(task.entry_point))
+        .replace("__SETUP__", repr(task.setup))
         .replace("__TESTS__", repr(payloads))
     )
 
@@ -224,9 +272,9 @@ def _normalize_output(text: str) -> str:
     return "\n".join(line.rstrip() for line in str(text).strip("\n").splitlines()).rstrip()
 
 
-def _parse_value(text: Any) -> tuple[bool, Any]:
-    """``ast.literal_eval`` of a reported repr (bounded), as ``(ok, value)``."""
-    if not isinstance(text, str) or len(text) > MAX_VALUE_CHARS:
+def _parse_value(text: Any, cap: int) -> tuple[bool, Any]:
+    """``ast.literal_eval`` of a reported repr (at most ``cap`` characters), as ``(ok, value)``."""
+    if not isinstance(text, str) or len(text) > cap:
         return False, None
     try:
         return True, ast.literal_eval(text)
@@ -239,7 +287,8 @@ class GradeResult:
     """Outcome of grading one program: per-test ``outcomes`` (``"pass"``, ``"wrong"``, ``"error"``,
     ``"not_run"``), an ``error`` kind (None when all pass; else ``"syntax_error"``, ``"runtime_error"``,
     ``"missing_function"``, ``"timeout"``, ``"memory_error"``, ``"output_limit"``, ``"crashed"``,
-    ``"wrong_answer"``, ``"sandbox_error"``) and the ``feedback`` text shown to the agent."""
+    ``"wrong_answer"``, ``"sandbox_error"``) and the ``feedback`` text shown to the agent. ``details[i]`` has
+    ``"cut": True`` when test i's value or output was longer than ``value_cap`` and was judged wrong unread."""
 
     outcomes: list[str]
     error: str | None
@@ -270,7 +319,8 @@ def grade(code: str, task: CodeTask, *, timeout: float = 2.0, memory_mb: int | N
         stdin=nonce + "\n",
         timeout=timeout,
         memory_mb=memory_mb,
-        max_output_bytes=16_000 + n * (MAX_VALUE_CHARS + 1_000),
+        # JSON escapes at most 6 bytes per character (\\uXXXX)
+        max_output_bytes=16_000 + sum(6 * value_cap(t) + 1_000 for t in task.tests),
     )
     records: list[dict[str, Any]] = []
     for line in result.stdout.splitlines():
@@ -295,11 +345,14 @@ def grade(code: str, task: CodeTask, *, timeout: float = 2.0, memory_mb: int | N
         outcomes.append(outcome)
         details.append(detail)
 
-    stop = next((r for r in records if r.get("kind") in ("syntax_error", "definition_error", "missing_function")), None)
+    stop_kinds = ("syntax_error", "definition_error", "missing_function", "setup_error")
+    stop = next((r for r in records if r.get("kind") in stop_kinds), None)
     if all(o == "pass" for o in outcomes) and n:
         error = None
     elif stop is not None:
-        error = {"syntax_error": "syntax_error", "definition_error": "runtime_error"}.get(stop["kind"], stop["kind"])
+        error = {"syntax_error": "syntax_error", "missing_function": "missing_function"}.get(
+            stop["kind"], "runtime_error"
+        )
     elif result.timed_out:
         error = "timeout"
     elif result.output_truncated:
@@ -323,10 +376,12 @@ def _judge(test: TestCase, record: dict[str, Any] | None) -> tuple[str, dict[str
         return "not_run", {}
     if "exc" in record:
         return "error", {"exc": str(record.get("exc"))[:100], "msg": str(record.get("msg", ""))[:300]}
+    if record.get("cut"):
+        return "wrong", {"cut": True, "limit": value_cap(test)}
     if test.kind == "call":
-        ok, value = _parse_value(record.get("value"))
+        ok, value = _parse_value(record.get("value"), value_cap(test))
         shown = str(record.get("value", ""))[:200]
-        if ok and not record.get("cut") and values_equal(value, test.expected):
+        if ok and values_equal(value, test.expected):
             return "pass", {}
         return "wrong", {"value": shown}
     if test.kind == "stdio":
@@ -343,6 +398,10 @@ def _short(text: str, limit: int = 200) -> str:
 
 def _describe_failure(task: CodeTask, i: int, outcome: str, detail: dict[str, Any]) -> str:
     test = task.tests[i]
+    if detail.get("cut"):
+        what = "returned a value whose repr is" if test.kind == "call" else "printed"
+        label = "Hidden test" if test.hidden else "Test"
+        return f"{label} {i + 1} failed: the program {what} longer than {detail['limit']} characters (not compared)."
     if test.hidden:
         if outcome == "error":
             return f"Hidden test {i + 1} failed: it raised {detail.get('exc')}."
@@ -383,6 +442,8 @@ def _feedback(
             return f"Your code has a syntax error: {_short(str(stop.get('msg', '')), 300)}"
         if stop["kind"] == "missing_function":
             return f"Your code does not define a function named `{task.entry_point}`."
+        if stop["kind"] == "setup_error":
+            return f"The tests' setup code raised {stop.get('exc')}: {_short(str(stop.get('msg', '')), 300)}"
         return f"Running your code raised {stop.get('exc')}: {_short(str(stop.get('msg', '')), 300)}"
     lines = [f"Passed {passed}/{total} tests."]
     failing = [(i, o) for i, o in enumerate(outcomes) if o in ("wrong", "error")]
@@ -402,6 +463,55 @@ def _feedback(
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------------- datasets
+_VALIDATED: set[tuple[Any, float, int | None]] = set()
+
+
+def _check_code_columns(dataset: Any) -> None:
+    """``check_task_dataset`` with a hint when the columns are those of a public dataset under other names."""
+    columns = getattr(dataset, "column_names", None)
+    if columns is not None and "tests" not in columns:
+        renames = [f"'{c}' -> {COLUMN_HINTS[c]}" for c in COLUMN_HINTS if c in columns]
+        if renames:
+            raise ValueError(
+                f"dataset has no column 'tests'; columns are {columns}. Rename: {', '.join(renames)} "
+                "(docs/datasets.md gives the whole mapping for HumanEval and MBPP)"
+            )
+    check_task_dataset(dataset, ("prompt", "tests"))
+
+
+def validate_tasks_by_running(
+    tasks: Sequence[CodeTask], *, timeout: float = 2.0, memory_mb: int | None = 512, max_workers: int = 4
+) -> None:
+    """Run each task's tests in the sandbox on ``stub_program`` (they must not all pass) and on the task's
+    ``solution`` where it has one (they must all pass); raise ``ValueError`` naming every failing row."""
+    jobs = [(i, stub_program(t), "stub") for i, t in enumerate(tasks)]
+    jobs += [(i, t.solution, "solution") for i, t in enumerate(tasks) if t.solution]
+
+    def run(job: tuple[int, str, str]) -> GradeResult:
+        index, code, _ = job
+        task = tasks[index]
+        return grade(code, task, timeout=task.timeout or timeout, memory_mb=memory_mb)
+
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        results = list(pool.map(run, jobs))
+    problems = []
+    for (index, _, kind), result in zip(jobs, results):
+        if kind == "stub" and result.error is None:
+            problems.append(
+                f"dataset row {index} ({tasks[index].task_id}): all {result.total} tests pass on a program that "
+                "does nothing (every called function returns None), so they cannot tell a solution from none"
+            )
+        elif kind == "solution" and result.error is not None:
+            problems.append(
+                f"dataset row {index} ({tasks[index].task_id}), column 'solution': the reference solution fails "
+                f"its tests ({result.error}): {result.feedback[:300]}"
+            )
+    if problems:
+        shown = "\n".join(problems[:10]) + (f"\n... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ValueError(f"{len(problems)} task problem(s) found by validate_tasks=True:\n{shown}")
+
+
 # ---------------------------------------------------------------------------------------------------- environment
 class CodeEnv(TextEnv):
     """Write a Python program that passes a task's unit tests; ``max_turns`` attempts with test feedback.
@@ -416,19 +526,33 @@ class CodeEnv(TextEnv):
               3"``, MBPP style), an ``{"input": str, "output": str}`` pair (stdin/stdout programs) or an
               ``{"args": "(1, 2)", "expected": "3"}`` pair of Python literals (calls of ``entry_point``,
               compared outside the sandbox); or one test script as a string (HumanEval style: if it defines
-              ``check``, ``check(<entry_point function>)`` is called);
+              ``check``, ``check(<entry_point function>)`` is called, so such a script needs ``entry_point``).
+              A string holding the JSON or Python text of a list is decoded to that list;
             * ``hidden_tests`` (optional): tests in the same formats that are not meant to be shown; the
               feedback reports only their number (assert tests still run inside the sandbox, so their text is
               readable by the candidate);
-            * ``entry_point`` (optional, required for args/expected tests): the function to define;
+            * ``entry_point`` (optional, required for args/expected tests and check scripts): the function to
+              define;
+            * ``test_imports`` (optional list of str) and ``test_setup_code`` (optional str), MBPP's columns:
+              run in the program's namespace after its definitions and before the tests;
+            * ``timeout`` (optional number): this task's sandbox seconds per attempt instead of ``timeout``;
             * ``solution`` (optional): a reference program, the expert's action;
             * ``task_id`` (optional).
 
-            Rename other columns with ``Dataset.rename_columns``. ``reset(seed)`` picks row ``seed % len``.
+            Every row is checked when the environment is made (``task_from_row``): a row without a prompt or
+            tests, with a test that is not a string or pair, or with an assert/script test that can never fail
+            (no assert or raise would run, e.g. a check script without ``entry_point``) raises ``ValueError``
+            naming the row, the column and the test. Rename other columns with ``Dataset.rename_columns``
+            (docs/datasets.md maps GSM8K, HumanEval and MBPP). ``reset(seed)`` picks row ``seed % len``.
             ``config`` then records ``{"dataset": "<in-memory>"}``: pass the dataset again to recreate the env.
         max_turns: attempts.
         timeout: sandbox wall-clock seconds for one attempt (all tests together).
         memory_mb: sandbox address-space limit.
+        validate_tasks: also run every dataset task in the sandbox when the environment is made: the tests must
+            fail on ``stub_program`` (functions that return None) and, where a row has a ``solution``, pass on
+            it; otherwise ``ValueError`` names the rows. Off by default: it costs two sandbox runs per task
+            (100 tasks took 11 s on a busy 2-core machine), while the static checks cost well under a
+            millisecond a row. A ``datasets.Dataset`` that passed is not run again in this process.
 
     ``info`` carries ``tests_passed`` and ``tests_total`` (of the latest attempt) besides the common keys.
     """
@@ -449,6 +573,7 @@ class CodeEnv(TextEnv):
         max_turns: int = 3,
         timeout: float = 2.0,
         memory_mb: int | None = 512,
+        validate_tasks: bool = False,
     ) -> None:
         super().__init__(max_turns=max_turns)
         if task_set != "builtin":
@@ -456,17 +581,26 @@ class CodeEnv(TextEnv):
         if difficulty is not None and (isinstance(difficulty, bool) or difficulty not in (1, 2, 3)):
             raise ValueError(f"difficulty must be None, 1, 2 or 3, got {difficulty!r}")
         if dataset is not None:
-            check_task_dataset(dataset, ("prompt", "tests"))
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
+            _check_code_columns(dataset)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a positive finite number of seconds, got {timeout!r}")
         self.task_set = task_set
         self.difficulty = difficulty
         self.dataset = dataset
         self.timeout = float(timeout)
         self.memory_mb = memory_mb
-        self._tasks: Sequence[CodeTask] = ()
+        self._tasks: Sequence[CodeTask]
         if dataset is None:
             self._tasks = [t for t in builtin_tasks() if difficulty is None or t.difficulty == difficulty]
+        else:
+            self._tasks = parse_rows(dataset, task_from_row)
+            # A datasets.Dataset's fingerprint names its content: the environments that collect_trajectories
+            # builds from the same kwargs validate it once per process.
+            key = (getattr(dataset, "_fingerprint", None), self.timeout, memory_mb)
+            if validate_tasks and (key[0] is None or key not in _VALIDATED):
+                validate_tasks_by_running(self._tasks, timeout=self.timeout, memory_mb=memory_mb)
+                if key[0] is not None:
+                    _VALIDATED.add(key)
         self.task: CodeTask | None = None
         self._best_passed = 0
         self._last_passed = 0
@@ -488,7 +622,7 @@ class CodeEnv(TextEnv):
     def num_tasks(self) -> int:
         """Number of tasks (built-in tasks at this difficulty, or dataset rows); ``reset(seed)`` takes task
         ``seed % num_tasks``."""
-        return len(self.dataset) if self.dataset is not None else len(self._tasks)
+        return len(self._tasks)
 
     def _info(self, parsed: str | None = None, error: str | None = None, success: bool = False) -> dict[str, Any]:
         task = self.task
@@ -507,7 +641,7 @@ class CodeEnv(TextEnv):
             seed = self.rng.randrange(2**31)
             self.rng = random.Random(seed)
         index = seed % self.num_tasks
-        self.task = task_from_row(self.dataset[index], index) if self.dataset is not None else self._tasks[index]
+        self.task = self._tasks[index]
         self._best_passed = self._last_passed = 0
         return self.task.prompt, self._info()
 
@@ -520,7 +654,8 @@ class CodeEnv(TextEnv):
         if code is None:
             self._last_passed = 0
             return FEEDBACK_NO_CODE, 0.0, False, self._info(error="no_code")
-        result = grade(code, task, timeout=self.timeout, memory_mb=self.memory_mb)
+        timeout = task.timeout if task.timeout is not None else self.timeout
+        result = grade(code, task, timeout=timeout, memory_mb=self.memory_mb)
         self._last_passed = result.passed
         reward = max(0, result.passed - self._best_passed) / result.total
         self._best_passed = max(self._best_passed, result.passed)

@@ -39,9 +39,10 @@ from typing import Any
 
 from mrlm_hf.envs.answer import extract_answer, format_answer, parse_reference
 from mrlm_hf.envs.base import TextEnv, check_task_dataset
+from mrlm_hf.envs.dataset_rows import parse_rows
 from mrlm_hf.envs.registry import register_env
 
-__all__ = ["EXPERT_STYLES", "MathEnv", "generate_problem", "worked_solution"]
+__all__ = ["EXPERT_STYLES", "MathEnv", "dataset_problem", "generate_problem", "worked_solution"]
 
 REWARD_CORRECT = 1.0
 REWARD_WRONG = 0.0
@@ -405,6 +406,41 @@ def worked_solution(question: str, answer: Fraction) -> str:
     return f"{steps}. {final}"
 
 
+# ---------------------------------------------------------------------------------------------- datasets
+_MARKER_RE = re.compile(r"####|\\boxed|\banswer\b", re.IGNORECASE)
+_LATEX_FRACTION_RE = re.compile(r"\\[dt]?frac\{[^{}]*\}\{[^{}]*\}")
+_NUMBER_TOKEN_RE = re.compile(r"[0-9]+(?:(?:[.,]| ?/ ?)[0-9]+)*(?:[eE][-+]?[0-9]+)?")
+
+
+def dataset_problem(row: Any, index: int, question_column: str, answer_column: str) -> tuple[str, Fraction]:
+    """The ``(question, exact answer)`` of one dataset row, or ``ValueError`` naming the row and the column.
+
+    The answer cell may be a number, ``"3/4"``, ``"\\frac{3}{4}"``, a GSM8K solution ending in ``"#### 72"``, a
+    ``\\boxed{}`` or an "answer is" marker. Refused rather than guessed: a ``####`` not followed by a number,
+    and text with several numbers but no marker (which number is the answer?)."""
+    where = f"dataset row {index}"
+    try:
+        question, answer = row[question_column], row[answer_column]
+    except (KeyError, TypeError, IndexError):
+        raise ValueError(f"{where}: no column {question_column!r} or {answer_column!r} in {str(row)[:200]!r}") from None
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(
+            f"{where}, column {question_column!r}: must be a non-empty string, got {str(question)[:100]!r}"
+        )
+    if isinstance(answer, str):
+        if "####" in answer and extract_answer(answer[answer.rindex("####") + 4 :]) is None:
+            raise ValueError(f"{where}, column {answer_column!r}: the last '####' is not followed by a number")
+        if not _MARKER_RE.search(answer) and len(_NUMBER_TOKEN_RE.findall(_LATEX_FRACTION_RE.sub("0", answer))) > 1:
+            raise ValueError(
+                f"{where}, column {answer_column!r}: several numbers and no '#### N', \\boxed{{N}} or 'answer is N' "
+                f"marker, so the answer is ambiguous: {answer[:200]!r}"
+            )
+    try:
+        return question, parse_reference(answer)
+    except ValueError as exc:
+        raise ValueError(f"{where}, column {answer_column!r}: {exc}") from None
+
+
 # ---------------------------------------------------------------------------------------------- environment
 class MathEnv(TextEnv):
     """Solve a math problem; ``max_turns`` attempts, exact answers.
@@ -415,7 +451,9 @@ class MathEnv(TextEnv):
         dataset: optional ``datasets.Dataset`` (or any sequence of mappings) to take problems from instead of
             generating them. ``reset(seed)`` picks row ``seed % len(dataset)``. The answer column may hold a
             number, ``"3/4"``, ``"\\frac{3}{4}"`` or a GSM8K-style solution ending in ``"#### 72"``
-            (parsed by ``parse_reference``; a row without a number raises ``ValueError`` at reset).
+            (``dataset_problem``). Every row is read when the environment is made: a row without a question,
+            without a number, with a ``####`` not followed by a number or with several numbers and no marker
+            raises ``ValueError`` naming the row and the column. GSM8K loads as it is (docs/datasets.md).
             ``config`` then records ``{"dataset": "<in-memory>"}``: pass the dataset again to recreate the env.
         question_column, answer_column: column names in ``dataset``.
         expert: the scripted expert's style (``expert_action``): ``"answer"`` (default) states only the answer,
@@ -446,8 +484,11 @@ class MathEnv(TextEnv):
         super().__init__(max_turns=max_turns)
         if isinstance(difficulty, bool) or difficulty not in _GENERATORS:
             raise ValueError(f"difficulty must be 1..4, got {difficulty!r}")
+        self._problems: tuple[tuple[str, Fraction], ...] = ()
         if dataset is not None:
             check_task_dataset(dataset, (question_column, answer_column))
+            columns = (question_column, answer_column)
+            self._problems = parse_rows(dataset, lambda row, i: dataset_problem(row, i, *columns), columns)
         if expert not in EXPERT_STYLES:
             raise ValueError(f"expert must be one of {', '.join(map(repr, EXPERT_STYLES))}, got {expert!r}")
         self.expert = expert
@@ -485,9 +526,7 @@ class MathEnv(TextEnv):
             self.rng = random.Random(seed)
         if self.dataset is not None:
             row_index = seed % len(self.dataset)
-            row = self.dataset[row_index]
-            self.question = str(row[self.question_column])
-            self.answer = parse_reference(row[self.answer_column])
+            self.question, self.answer = self._problems[row_index]
             self.task_id = f"math-data-{row_index}"
         else:
             self.question, self.answer = generate_problem(self.rng, self.difficulty)
