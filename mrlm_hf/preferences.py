@@ -310,7 +310,9 @@ def collect_preference_pairs(
     The states are those at ``branch_steps`` (numbers of actions taken) along one episode of ``reference_policy``
     per seed; step 0, the initial state, needs no reference policy. Each state is restored by replaying the seed
     and the reference's action prefix (checked against the reference's observations). ``policy`` must sample
-    (``RandomPolicy``, ``TransformersPolicy(do_sample=True)``, ...): identical continuations give no pairs. With
+    (``RandomPolicy``, ``TransformersPolicy(do_sample=True)``, ...): identical continuations give no pairs. Every
+    trajectory through a state counts towards that state's action values, wherever it was branched: one branched
+    after the reference's first actions also passes through the initial state, with the reference's first action. With
     ``return_trajectories=True`` the sampled trajectories (full histories, ``TRAJECTORY_FEATURES``) are returned
     as well."""
     if samples_per_state < 2:

@@ -7,7 +7,7 @@
 Reads top to bottom: arguments -> model and tokenizer -> preference pairs (sampled continuations at shared states,
 ``mrlm_hf.collect_preference_pairs``, or loaded with ``--dataset_path``) -> success on held-out seeds before ->
 TrajectoryDPOTrainer (TRL's DPOTrainer, training exactly each action and its end-of-turn token) -> success after ->
-save model, tokenizer and pairs -> summary. Every field can be set in the YAML file or as a command-line flag
+save model, tokenizer, pairs and the sampled trajectories -> summary. Every field can be set in the YAML file or as a command-line flag
 (TrlParser): they mean the same thing. With no ``--model_name_or_path``, a tiny Qwen2-architecture model and a
 tokenizer trained on expert and random trajectories are built locally, so the default run needs no download.
 """
@@ -39,6 +39,7 @@ from mrlm_hf import (  # noqa: E402
     evaluate_policy,
     load_preference_pairs,
     save_preference_pairs,
+    save_trajectories,
 )
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
 from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
@@ -199,13 +200,14 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
             model.to(state.device)
 
     # 2. Preference pairs: load them, or sample continuations at shared states and pair them by return.
+    trajectories = None  # the sampled trajectories behind the pairs (metadata's chosen_rows/rejected_rows index them)
     if env_args.dataset_path:
         pairs = load_preference_pairs(env_args.dataset_path)
     else:
         policy = make_policy(env_args.sampling_policy, env_args, model, tokenizer, args.seed)
         reference = make_policy(env_args.reference_policy, env_args, model, tokenizer, args.seed + 1)
         with state.main_process_first():  # the same seeds on every rank
-            pairs = collect_preference_pairs(
+            pairs, trajectories = collect_preference_pairs(
                 env_args.env_name,
                 policy,
                 range(env_args.collection_seed, env_args.collection_seed + env_args.num_states),
@@ -217,6 +219,7 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
                 max_pairs_per_state=env_args.max_pairs_per_state,
                 num_envs=env_args.num_envs,
                 progress=state.is_main_process,
+                return_trajectories=True,
             )
     if len(pairs) < 2:
         raise SystemExit(
@@ -278,6 +281,8 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
     }
     if state.is_main_process:
         save_preference_pairs(pairs, Path(args.output_dir) / "preference_pairs")
+        if trajectories is not None:
+            save_trajectories(trajectories, Path(args.output_dir) / "trajectories")
         (Path(args.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
         (Path(args.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         print(json.dumps(summary, indent=2))

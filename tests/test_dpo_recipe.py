@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM
 
-from mrlm_hf import PREFERENCE_FEATURES, load_preference_pairs
+from mrlm_hf import PREFERENCE_FEATURES, load_preference_pairs, load_trajectories
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "dpo.py"
 
@@ -47,6 +47,10 @@ def test_two_step_smoke_run_and_a_second_stage_loads_the_model(tmp_path):
     pairs = load_preference_pairs(out / "preference_pairs")
     assert pairs.features == PREFERENCE_FEATURES and len(pairs) == summary["num_pairs"]
     assert all(c > r for c, r in zip(pairs["chosen_return"], pairs["rejected_return"]))
+    trajectories = load_trajectories(out / "trajectories")  # the provenance: rows the pairs' metadata points to
+    for pair in pairs.select(range(3)):
+        rows = json.loads(pair["metadata"])["chosen_rows"]
+        assert all(trajectories[i]["seed"] == pair["seed"] for i in rows)
     AutoModelForCausalLM.from_pretrained(out)
     # The next stage: the saved model by path, the saved pairs by path.
     second = run(
