@@ -215,3 +215,19 @@ def test_the_sampling_policy_sees_the_whole_history_at_a_replayed_state():
     for t in trajectories:  # the first sampled action at step 2 answered the full conversation o0 a0 o1 a1 o2
         assert trajectory_messages(t["system_prompt"], t["observations"][:3], t["actions"][:2]) in recorder.seen
     assert all(len(c) >= 6 for c in recorder.seen)  # system + 3 observations + 2 actions, never a cut history
+
+
+def test_a_sampling_model_and_concatenated_collections_give_pairs():
+    from datasets import concatenate_datasets
+
+    from mrlm_hf import TransformersPolicy
+
+    tokenizer = make_tokenizer()
+    policy = TransformersPolicy(build_model(tokenizer, hidden_size=32), tokenizer, max_new_tokens=6, seed=0)
+    pairs = collect_preference_pairs("math", policy, range(4), samples_per_state=3, progress=False)
+    assert pairs.features == PREFERENCE_FEATURES
+    assert all(p["chosen_return"] > p["rejected_return"] for p in pairs)
+    # The other source: several collections over the same seeds (different random policies), then pairs.
+    runs = [collect_trajectories("math", RandomPolicy(i), 8, progress=False) for i in range(3)]
+    pairs = build_preference_pairs(concatenate_datasets(runs))
+    assert len(pairs) > 0 and set(pairs["seed"]) <= set(range(8)) and set(pairs["step"]) >= {0}
