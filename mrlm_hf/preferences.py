@@ -37,7 +37,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 from trl import DPOTrainer
 
-from mrlm_hf.chat import ACTION_ROLE, Message, trajectory_messages
+from mrlm_hf.chat import ACTION_ROLE, Message, fold_system_prompt, trajectory_messages
 from mrlm_hf.data import load_trajectories, save_trajectories, trajectories_from_rows
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import Policy, end_of_turn_token_ids
@@ -371,7 +371,9 @@ class TrajectoryDPOTrainer(DPOTrainer):
     end-of-turn token. ``_prepare_dataset`` is the only hook where the completion ids are built, so it is extended
     here: completions are cut after their first end-of-turn token (``mrlm_hf.policies.end_of_turn_token_ids``, the
     tokens ``TransformersPolicy`` stops at). Completions must be one assistant message each (see the module
-    docstring): a multi-message completion would train the environment's observations, and is refused.
+    docstring): a multi-message completion would train the environment's observations, and is refused. A template
+    that refuses the system role (Gemma) gets the system prompt folded into the first user turn, as
+    ``TransformersPolicy`` does when it acts.
 
     TRL builds the reference model from the policy's checkpoint path; a model built in memory has none, so without
     ``ref_model`` (and without PEFT, where disabling the adapter gives the reference) a frozen copy is used."""
@@ -394,6 +396,8 @@ class TrajectoryDPOTrainer(DPOTrainer):
                             f"{[m.get('role') for m in completion]}; TrajectoryDPOTrainer trains one assistant message "
                             "per completion (put earlier turns in 'prompt'; build rows with build_preference_pairs)."
                         )
+            if _refuses_system_role(self._tokenizer):  # Gemma: fold it into the first user turn, as at inference
+                dataset = dataset.map(lambda prompt: {"prompt": fold_system_prompt(prompt)}, input_columns="prompt")
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
         stops = frozenset(end_of_turn_token_ids(self._tokenizer))
 
@@ -401,6 +405,16 @@ class TrajectoryDPOTrainer(DPOTrainer):
             return {name: _through_first(example[name], stops) for name in ("chosen_ids", "rejected_ids")}
 
         return dataset.map(cut)
+
+
+def _refuses_system_role(tokenizer: Any) -> bool:
+    try:
+        tokenizer.apply_chat_template(
+            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
+        )
+    except Exception:
+        return True
+    return False
 
 
 def _through_first(ids: list[int], stops: frozenset[int]) -> list[int]:

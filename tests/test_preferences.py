@@ -152,7 +152,7 @@ def _trainer(tokenizer, pairs, tmp_path):
     return TrajectoryDPOTrainer(model, args=args, train_dataset=pairs, processing_class=tokenizer)
 
 
-@pytest.mark.parametrize("template", ["chatml", "llama3", "phi3"])
+@pytest.mark.parametrize("template", ["chatml", "llama3", "phi3", "qwen2_5", "gemma"])
 def test_trained_tokens_are_exactly_the_actions_and_their_end_of_turn(tmp_path, template):
     pairs = build_preference_pairs(
         trajectories_from_rows(
@@ -165,15 +165,23 @@ def test_trained_tokens_are_exactly_the_actions_and_their_end_of_turn(tmp_path, 
         )
     )
     tokenizer = make_tokenizer(template)
-    end = {"chatml": "<|im_end|>", "llama3": "<|eot_id|>", "phi3": "<|end|>"}[template]
+    end = {
+        "chatml": "<|im_end|>",
+        "llama3": "<|eot_id|>",
+        "phi3": "<|end|>",
+        "qwen2_5": "<|im_end|>",
+        "gemma": "<end_of_turn>",
+    }[template]
     trainer = _trainer(tokenizer, pairs, tmp_path)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
     texts = [tokenizer.decode(ids[mask.bool()]) for ids, mask in zip(batch["input_ids"], batch["completion_mask"])]
     expected = [p["chosen"][0]["content"] + end for p in pairs] + [p["rejected"][0]["content"] + end for p in pairs]
     assert texts == expected
-    # The prompt part ends exactly where the model starts generating (the assistant header).
+    # The prompt part is what the policy sees when it acts: it ends where the model starts generating.
+    from mrlm_hf import TransformersPolicy
+
     prompt = tokenizer.decode(trainer.train_dataset[0]["prompt_ids"])
-    assert prompt == tokenizer.apply_chat_template(pairs[0]["prompt"], tokenize=False, add_generation_prompt=True)
+    assert prompt == TransformersPolicy(trainer.model, tokenizer).prompts([pairs[0]["prompt"]])[0]
     trainer.train()  # one DPO step runs
 
 
