@@ -34,6 +34,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import Dataset, Features, List, Value
 from trl import DPOTrainer
 
@@ -95,8 +96,11 @@ def build_preference_pairs(
             f"build_preference_pairs needs a trajectory dataset (mrlm_hf.TRAJECTORY_FEATURES); columns {missing} "
             f"are missing (got {trajectories.column_names})."
         )
-    # state key -> next action -> [(return from the state onward, source row)]
-    states: dict[tuple, dict[str, list[tuple[float, int]]]] = {}
+    # A trie of states: node (group, o_0) at step 0, then (parent node, a_{k-1}, o_k); O(T) keys per trajectory.
+    nodes: dict[tuple, int] = {}
+    where: list[tuple[tuple, int, int]] = []  # node -> (group, a row through it, its step k)
+    by_node: list[dict[str, list[tuple[float, int]]]] = []  # node -> next action -> [(return from here, row)]
+    histories: dict[int, tuple[list[str], list[str]]] = {}
     for index, row in enumerate(trajectories.select_columns(list(_REQUIRED))):
         observations, actions, rewards = row["observations"], row["actions"], row["rewards"]
         if len(rewards) != len(actions):
@@ -110,21 +114,28 @@ def build_preference_pairs(
                 "trajectory has one observation per action plus (optionally) the last one."
             )
         group = (row["env_name"], row["env_kwargs"], row["seed"], row["agent_id"], row["system_prompt"] or "")
-        to_go = 0.0
-        returns_to_go = []
-        for reward in reversed(rewards):
-            to_go += reward
-            returns_to_go.append(to_go)
-        returns_to_go.reverse()
+        returns_to_go, to_go = [0.0] * len(actions), 0.0
+        for k in reversed(range(len(actions))):
+            to_go += rewards[k]
+            returns_to_go[k] = to_go
+        parent: Any = group
         for k, action in enumerate(actions):
-            key = (*group, tuple(observations[: k + 1]), tuple(actions[:k]))
-            states.setdefault(key, {}).setdefault(action, []).append((returns_to_go[k], index))
+            key = (parent, actions[k - 1], observations[k]) if k else (group, observations[0])
+            node = nodes.setdefault(key, len(nodes))
+            if node == len(by_node):
+                where.append((group, index, k))
+                by_node.append({})
+                histories.setdefault(index, (observations, actions))
+            by_node[node].setdefault(action, []).append((returns_to_go[k], index))
+            parent = node
 
     pairs = []
-    for (env_name, env_kwargs, seed, agent_id, system_prompt, observations, actions), by_action in states.items():
+    for (group, representative, k), by_action in zip(where, by_node):
         if len(by_action) < 2:
             continue
-        values = {a: sum(r for r, _ in runs) / len(runs) for a, runs in by_action.items()}
+        env_name, env_kwargs, seed, agent_id, system_prompt = group
+        # Means rounded to float32 (the stored type) before comparing: a stored pair is never a tie.
+        values = {a: float(np.float32(sum(r for r, _ in runs) / len(runs))) for a, runs in by_action.items()}
         candidates = []
         for a, b in combinations(by_action, 2):
             high, low = (a, b) if values[a] >= values[b] else (b, a)
@@ -134,6 +145,8 @@ def build_preference_pairs(
         candidates.sort(key=lambda c: -c[0])  # stable: equal gaps keep the order the actions were first seen
         if max_pairs_per_state is not None:
             candidates = candidates[:max_pairs_per_state]
+        observations, actions = histories[representative]
+        observations, actions = observations[: k + 1], actions[:k]
         prompt = trajectory_messages(system_prompt, observations, actions)
         for _, high, low in candidates:
             pairs.append(
