@@ -21,6 +21,14 @@ from mrlm_hf.data import (
 from mrlm_hf.envs import TextEnv, list_envs, make_env, register_env
 from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
 from mrlm_hf.policies import ExpertPolicy, OpenAIPolicy, Policy, RandomPolicy, TransformersPolicy
+from mrlm_hf.preferences import (
+    PREFERENCE_FEATURES,
+    TrajectoryDPOTrainer,
+    build_preference_pairs,
+    collect_preference_pairs,
+    load_preference_pairs,
+    save_preference_pairs,
+)
 from mrlm_hf.rollout import collect_trajectories
 from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, build_example, tokenize_trajectories
 from mrlm_hf.trainer import TrajectorySFTTrainer
@@ -31,6 +39,7 @@ __all__ = [
     "ACTION",
     "CONTEXT",
     "OBSERVATION",
+    "PREFERENCE_FEATURES",
     "TRAJECTORY_FEATURES",
     "TRANSITION_FEATURES",
     "ExpertPolicy",
@@ -38,18 +47,23 @@ __all__ = [
     "Policy",
     "RandomPolicy",
     "TextEnv",
+    "TrajectoryDPOTrainer",
     "TrajectorySFTConfig",
     "TrajectorySFTTrainer",
     "TransformersPolicy",
     "build_example",
+    "build_preference_pairs",
+    "collect_preference_pairs",
     "collect_trajectories",
     "evaluate_policy",
     "evaluate_world_model",
     "filter_by_reward",
     "list_envs",
+    "load_preference_pairs",
     "load_trajectories",
     "make_env",
     "register_env",
+    "save_preference_pairs",
     "save_trajectories",
     "split_trajectories",
     "to_transitions",
