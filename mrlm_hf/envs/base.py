@@ -27,6 +27,8 @@ class TextEnv(ABC):
         name: registry name (``make_env(name)``).
         system_prompt: text of the system turn, or ``None``.
         stop_strings: strings that end an action when a model generates it (besides end of turn).
+        concurrent_steps: whether ``collect_trajectories`` may step this instance on a thread while other
+            instances step (true unless instances share mutable state, e.g. one model opponent).
 
     Instance state available to subclasses: ``self.rng`` (a ``random.Random`` seeded by ``reset``),
     ``self.turn`` (actions taken in this episode), ``self.max_turns``.
@@ -35,6 +37,7 @@ class TextEnv(ABC):
     name: str = "base"
     system_prompt: str | None = None
     stop_strings: tuple[str, ...] = ()
+    concurrent_steps: bool = True
 
     def __init__(self, max_turns: int = 4) -> None:
         if max_turns < 1:
