@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,9 +70,11 @@ class TrajectorySFTTrainer(SFTTrainer):
             raise ValueError(f"TrajectorySFTTrainer supports loss_type='nll' only, got {args.loss_type!r}.")
         if train_dataset is None:
             raise ValueError("train_dataset is required (a trajectory, transition or tokenized dataset).")
+        if isinstance(model, str):
+            check_model_path(model)
         if processing_class is None:
             name = model if isinstance(model, str) else model.config._name_or_path
-            processing_class = AutoTokenizer.from_pretrained(name)
+            processing_class = AutoTokenizer.from_pretrained(check_model_path(name))
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -361,6 +364,32 @@ class TrajectorySFTTrainer(SFTTrainer):
                 logs[f"{prefix}mean_token_accuracy"] = total_correct / total_count
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         super().log(logs, start_time)
+
+
+def check_model_path(name: str) -> str:
+    """Return ``name``, or refuse a model path that cannot be loaded with an error that says why.
+
+    A name that exists on disk is a local checkpoint. One that is not a valid Hub repo id (``./out``, ``/abs/dir``,
+    ``a/b/c``) can only be a local directory, so it is reported missing rather than as a malformed repo id; a repo
+    id that is not on disk cannot be downloaded with ``HF_HUB_OFFLINE=1``, which is said too."""
+    from huggingface_hub.constants import HF_HUB_OFFLINE
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if Path(name).expanduser().exists():
+        return name
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise FileNotFoundError(
+            f"Model path {name!r} does not exist (resolved: {Path(name).expanduser().resolve()}). Give the directory "
+            "that save_pretrained/save_model wrote (it holds config.json), or a Hub repo id such as 'Qwen/Qwen2.5-0.5B'."
+        ) from None
+    if HF_HUB_OFFLINE:
+        raise FileNotFoundError(
+            f"{name!r} is not a local directory, and HF_HUB_OFFLINE=1 forbids downloading it from the Hub. Fix the "
+            "path, or unset HF_HUB_OFFLINE to download the repo."
+        )
+    return name
 
 
 def _drop_unpredictable_last_action(batch: dict[str, list]) -> dict[str, list]:

@@ -185,3 +185,12 @@ def test_non_negative_seeds_keep_their_tasks():
 def test_seeds_that_cannot_name_a_task_are_refused(seed, error, message):
     with pytest.raises(error, match=message):
         make_env("math").reset(seed=seed)
+
+
+def test_duplicate_rows_on_disk_are_returned_once(tmp_path):
+    """Directories written before the lock may hold an episode twice: it is returned once."""
+    collect(shard_dir=tmp_path, n=4, shard_size=2)
+    shard = sorted(tmp_path.glob("shard-*.parquet"))[0]
+    (tmp_path / "shard-99999-0.parquet").write_bytes(shard.read_bytes())
+    assert rows_on_disk(tmp_path) == 6
+    assert collect(shard_dir=tmp_path, n=4)["seed"] == [0, 1, 2, 3]

@@ -241,3 +241,14 @@ def test_non_finite_loss_stops_training_at_its_step(tmp_path, toy_dataset):
     with pytest.raises(RuntimeError, match="NaN or infinite at step 3"):
         trainer.train()
     assert trainer.state.global_step == 5  # stopped at the first logging step after it
+
+
+def test_model_paths_that_cannot_load_say_why(tmp_path):
+    from mrlm_hf.trainer import check_model_path
+
+    assert check_model_path(str(tmp_path)) == str(tmp_path)
+    for name in ("./missing-model", str(tmp_path / "missing"), "a/b/c"):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            check_model_path(name)
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE=1 forbids"):  # conftest sets offline mode
+        check_model_path("some-org/some-model")
