@@ -17,6 +17,7 @@ from mrlm_hf.data import (
     to_transitions,
     trajectories_from_rows,
     trajectory_stats,
+    validate_trajectories,
 )
 from mrlm_hf.envs import TextEnv, list_envs, make_env, register_env
 from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
@@ -70,4 +71,5 @@ __all__ = [
     "tokenize_trajectories",
     "trajectories_from_rows",
     "trajectory_stats",
+    "validate_trajectories",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 
 from trl import SFTConfig
 
@@ -122,6 +123,10 @@ class TrajectorySFTConfig(SFTConfig):
     )
 
     def __post_init__(self) -> None:
+        for spec in fields(self):  # NaN/inf weights, thresholds or rates would silently train a NaN model
+            value = getattr(self, spec.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{spec.name} must be a finite number; got {value}.")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}.")
         if self.layout not in LAYOUTS:

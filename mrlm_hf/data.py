@@ -19,18 +19,35 @@ One row per trajectory (``TRAJECTORY_FEATURES``):
 | ``return`` | float32 | sum of rewards |
 | ``length`` | int32 | number of actions T |
 | ``metadata`` | string | JSON: policy name, task id, collection time, ... |
+
+Every dataset is checked at the boundary (``validate_trajectories``): when it is built (``trajectories_from_rows``),
+loaded (``load_trajectories``), turned into transitions (``to_transitions``) and handed to the trainer. A row must
+have ``len(observations) == len(actions) + 1``, ``len(rewards) == len(actions)`` (and ``len(infos)``, ``length``
+likewise when present), no missing values, and finite rewards and return; a bad row is refused with its index, the
+column and what is wrong. **The one exception**: an episode cut before its final observation
+(``len(observations) == len(actions) >= 1``, e.g. a log that stops after the last action). Every action of such a
+row trains (behavioral cloning); its last action has no next observation, so it has no world-model target, and
+``to_transitions`` emits no transition for it (a transition needs its next observation).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
 from datasets import Sequence as Seq
+
+logger = logging.getLogger(__name__)
 
 TRAJECTORY_FEATURES = Features(
     {
@@ -76,7 +93,8 @@ FORMATS = ("arrow", "parquet", "jsonl")
 
 
 def trajectories_from_rows(rows: Sequence[dict[str, Any]]) -> Dataset:
-    """Build a trajectory dataset from row dicts (missing optional columns get defaults)."""
+    """Build a trajectory dataset from row dicts (missing optional columns get defaults), validated
+    (``validate_trajectories``)."""
     defaults: dict[str, Any] = {
         "env_kwargs": "{}",
         "seed": -1,
@@ -90,14 +108,180 @@ def trajectories_from_rows(rows: Sequence[dict[str, Any]]) -> Dataset:
         "metadata": "{}",
     }
     full = []
-    for row in rows:
+    for index, row in enumerate(rows):
+        for column in ("observations", "actions", "rewards"):
+            if not isinstance(row.get(column), (list, tuple)):
+                got = "missing" if row.get(column) is None else f"a {type(row[column]).__name__}"
+                raise ValueError(f"Trajectory row {index}: column {column!r} is {got}; it must be a list.")
         row = {**defaults, **row}
         if row["infos"] is None:
             row["infos"] = ["{}"] * len(row["actions"])
-        row.setdefault("return", float(sum(row["rewards"])))
+        if "return" not in row:
+            try:
+                row["return"] = float(sum(row["rewards"]))
+            except TypeError:
+                raise ValueError(f"Trajectory row {index}: column 'rewards' holds a non-number.") from None
         row.setdefault("length", len(row["actions"]))
         full.append({k: row[k] for k in TRAJECTORY_FEATURES})
-    return Dataset.from_list(full, features=TRAJECTORY_FEATURES)
+    try:  # from_dict: from_list cannot build an empty dataset with a schema
+        dataset = Dataset.from_dict({k: [row[k] for row in full] for k in TRAJECTORY_FEATURES}, TRAJECTORY_FEATURES)
+    except (TypeError, ValueError, pa.ArrowException) as exc:
+        raise ValueError(f"These rows do not fit the trajectory schema (TRAJECTORY_FEATURES): {exc}") from exc
+    validate_trajectories(dataset)
+    return dataset
+
+
+# ---------------------------------------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class TrajectoryCounts:
+    """What a validated dataset holds: rows, actions (behavioral-cloning targets), next observations (world-model
+    targets) and rows cut before their final observation."""
+
+    rows: int
+    actions: int
+    next_observations: int
+    cut_rows: int
+
+
+_STRING_LISTS = ("observations", "actions", "infos")
+_NUMBER_LISTS = ("rewards",)
+
+
+def validate_trajectories(dataset: Dataset, batch_size: int = 50_000) -> TrajectoryCounts:
+    """Check a trajectory dataset (or a transition dataset from ``to_transitions``) and return what it holds.
+
+    Raises ``ValueError`` naming the first bad row, its column and what is wrong (columns, types, list lengths,
+    missing values, non-finite rewards/returns; see the module docstring for the schema and its one exception).
+    Vectorised over Arrow batches (list lengths, flattened values), so it is cheap enough for every dataset."""
+    columns = set(dataset.column_names)
+    transitions = "next_observation" in columns
+    required = ("observations", "actions") + (("action", "next_observation", "reward") if transitions else ("rewards",))
+    missing = [c for c in required if c not in columns]
+    if missing:
+        kind = "transition" if transitions else "trajectory"
+        raise ValueError(
+            f"The {kind} dataset has no column(s) {missing} (columns: {sorted(columns)}). Build trajectories with "
+            "mrlm_hf.collect_trajectories or trajectories_from_rows, transitions with to_transitions."
+        )
+    checked = [c for c in (*required, "infos", "return", "length") if c in columns]
+    counts = np.zeros(4, dtype=np.int64)
+    offset = 0
+    for table in dataset.select_columns(checked).with_format("arrow").iter(batch_size=batch_size):
+        counts += _validate_batch(table, offset, transitions)
+        offset += table.num_rows
+    return TrajectoryCounts(len(dataset), *(int(c) for c in counts[1:]))
+
+
+def _fail(row: int, column: str, problem: str, bad_rows: int) -> None:
+    others = f" ({bad_rows - 1} more row(s) have the same problem)" if bad_rows > 1 else ""
+    raise ValueError(
+        f"Trajectory row {row}: column {column!r} {problem}{others}. Fix or drop the row(s) "
+        "(dataset.filter / dataset.select) before training; see mrlm_hf.data for the schema."
+    )
+
+
+def _first(mask: Any, offset: int, column: str, problem: str) -> None:
+    """Raise for the first True of a boolean Arrow/NumPy mask (rows of a batch starting at ``offset``)."""
+    mask = np.asarray(mask.to_numpy(zero_copy_only=False) if hasattr(mask, "to_numpy") else mask, dtype=bool)
+    if mask.any():
+        _fail(offset + int(np.argmax(mask)), column, problem, int(mask.sum()))
+
+
+def _lengths(table: pa.Table, column: str, offset: int, value_kind: str) -> np.ndarray:
+    array = table.column(column).combine_chunks()
+    kind = array.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)):
+        raise ValueError(f"Column {column!r} has type {kind}; it must be a list of {value_kind}.")
+    values = kind.value_type
+    ok = (
+        (pa.types.is_string(values) or pa.types.is_large_string(values))
+        if value_kind == "strings"
+        else (pa.types.is_floating(values) or pa.types.is_integer(values))
+    )
+    if not ok and not pa.types.is_null(values):
+        raise ValueError(f"Column {column!r} holds {values} values; it must be a list of {value_kind}.")
+    _first(array.is_null(), offset, column, "is missing (null)")
+    flat = pc.list_flatten(array)
+    if flat.null_count:
+        parents = pc.list_parent_indices(array).to_numpy()
+        _first_rows(
+            parents[flat.is_null().to_numpy(zero_copy_only=False)], offset, column, "holds a missing (null) entry"
+        )
+    if value_kind == "numbers" and len(flat) and pa.types.is_floating(values):
+        finite = pc.is_finite(flat).to_numpy(zero_copy_only=False)
+        if not finite.all():
+            parents = pc.list_parent_indices(array).to_numpy()
+            _first_rows(parents[~finite], offset, column, "holds a NaN or infinite reward")
+    return pc.list_value_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _first_rows(rows: np.ndarray, offset: int, column: str, problem: str) -> None:
+    if len(rows):
+        _fail(offset + int(rows.min()), column, problem, len(np.unique(rows)))
+
+
+def _validate_batch(table: pa.Table, offset: int, transitions: bool) -> np.ndarray:
+    names = set(table.column_names)
+    observations = _lengths(table, "observations", offset, "strings")
+    actions = _lengths(table, "actions", offset, "strings")
+    if transitions:  # a step: its history (o_0..o_k, a_0..a_{k-1}), the action a_k and o_{k+1}
+        _first(
+            observations != actions + 1,
+            offset,
+            "observations",
+            "must have one entry more than 'actions' (the history o_0..o_k before the step's action)",
+        )
+        for column, number in (("action", False), ("next_observation", False), ("reward", True)):
+            array = table.column(column).combine_chunks()
+            _first(array.is_null(), offset, column, "is missing (null)")
+            if number:
+                _scalar_finite(array, offset, column)
+        counts = [table.num_rows, table.num_rows, table.num_rows, 0]
+    else:
+        rewards = _lengths(table, "rewards", offset, "numbers")
+        cut = (observations == actions) & (actions > 0)
+        _first(
+            (observations != actions + 1) & ~cut,
+            offset,
+            "observations",
+            "must have one entry more than 'actions' (o_0, a_0, o_1, ..., a_{T-1}, o_T), or as many for an episode "
+            "cut before its final observation; "
+            + _pair_text(observations, actions, (observations != actions + 1) & ~cut),
+        )
+        _first(
+            rewards != actions,
+            offset,
+            "rewards",
+            "must have one entry per action; " + _pair_text(rewards, actions, rewards != actions, "rewards"),
+        )
+        if "infos" in names:
+            infos = _lengths(table, "infos", offset, "strings")
+            _first(
+                infos != actions,
+                offset,
+                "infos",
+                "must have one entry per action; " + _pair_text(infos, actions, infos != actions, "infos"),
+            )
+        if "length" in names:
+            length = table.column("length").to_numpy(zero_copy_only=False)
+            _first(length != actions, offset, "length", "must equal the number of actions")
+        counts = [table.num_rows, int(actions.sum()), int(np.minimum(observations - 1, actions).sum()), int(cut.sum())]
+    if "return" in names:
+        _scalar_finite(table.column("return").combine_chunks(), offset, "return")
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _pair_text(got: np.ndarray, actions: np.ndarray, mask: np.ndarray, name: str = "observations") -> str:
+    i = int(np.argmax(mask)) if mask.any() else 0
+    return f"it has {int(got[i])} {name} for {int(actions[i])} actions"
+
+
+def _scalar_finite(array: pa.Array, offset: int, column: str) -> None:
+    _first(array.is_null(), offset, column, "is missing (null)")
+    if pa.types.is_floating(array.type):
+        _first(pc.invert(pc.is_finite(array)), offset, column, "is NaN or infinite")
+    elif not pa.types.is_integer(array.type):
+        raise ValueError(f"Column {column!r} has type {array.type}; it must be a number.")
 
 
 # ---------------------------------------------------------------------------------------------------- persistence
@@ -107,8 +291,8 @@ def save_trajectories(dataset: Dataset, path: str | os.PathLike, format: str | N
     The format follows the suffix unless given. To share on the Hub: ``dataset.push_to_hub("user/name")``."""
     path = Path(path)
     format = format or _format_of(path)
-    if format == "arrow":
-        dataset.save_to_disk(str(path))
+    if format == "arrow":  # an empty dataset needs one (empty) shard, or load_from_disk cannot read it back
+        dataset.save_to_disk(str(path), num_shards=1 if len(dataset) == 0 else None)
     elif format == "parquet":
         path.parent.mkdir(parents=True, exist_ok=True)
         dataset.to_parquet(str(path))
@@ -121,17 +305,40 @@ def save_trajectories(dataset: Dataset, path: str | os.PathLike, format: str | N
 
 
 def load_trajectories(path: str | os.PathLike, format: str | None = None) -> Dataset:
-    """Load what ``save_trajectories`` wrote (or any parquet/JSON-lines file with the schema's columns)."""
+    """Load what ``save_trajectories`` wrote (or any parquet/JSON-lines file with the schema's columns), validated
+    (``validate_trajectories``). An empty JSON-lines file is an empty dataset with the schema."""
     path = Path(path)
     format = format or _format_of(path)
     if not path.exists():
         raise FileNotFoundError(f"No trajectory dataset at {path}.")
     if format == "arrow":
         loaded = load_from_disk(str(path))
-        return loaded["train"] if isinstance(loaded, DatasetDict) else loaded
-    builder = "parquet" if format == "parquet" else "json"
-    features = TRAJECTORY_FEATURES if _has_trajectory_columns(path, builder) else None
-    return load_dataset(builder, data_files=str(path), split="train", features=features)
+        dataset = loaded["train"] if isinstance(loaded, DatasetDict) else loaded
+    else:
+        builder = "parquet" if format == "parquet" else "json"
+        if builder == "json" and not _first_line(path).strip():
+            return trajectories_from_rows([])
+        try:
+            features = TRAJECTORY_FEATURES if _has_trajectory_columns(path, builder) else None
+            if builder == "parquet" and pq.ParquetFile(str(path)).metadata.num_rows == 0:
+                return trajectories_from_rows([])  # load_dataset cannot build a split from zero rows
+            dataset = load_dataset(builder, data_files=str(path), split="train", features=features)
+        except Exception as exc:
+            raise ValueError(
+                f"Could not read {path} as {format} ({type(exc).__name__}: {exc}). The file is truncated or corrupt "
+                "(e.g. cut by a crash or a full disk): write it again with save_trajectories, or, for a shard of "
+                "collect_trajectories(shard_dir=...), delete it and rerun the same collection to replay its episodes."
+            ) from exc
+    validate_trajectories(dataset)
+    return dataset
+
+
+def _first_line(path: Path) -> str:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                return line
+    return ""
 
 
 def _format_of(path: Path) -> str:
@@ -145,31 +352,45 @@ def _format_of(path: Path) -> str:
 
 def _has_trajectory_columns(path: Path, builder: str) -> bool:
     if builder == "parquet":
-        import pyarrow.parquet as pq
-
         names = set(pq.read_schema(str(path)).names)
     else:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
+        first = _first_line(path)
         names = set(json.loads(first)) if first.strip() else set()
     return names == set(TRAJECTORY_FEATURES)
 
 
 # ---------------------------------------------------------------------------------------------------- utilities
 def filter_by_reward(dataset: Dataset, min_return: float) -> Dataset:
-    """Keep trajectories whose return is at least ``min_return``."""
+    """Keep trajectories (or transitions) whose episode ``return`` is at least ``min_return``."""
+    if "return" not in dataset.column_names:
+        raise ValueError(
+            f"Filtering by reward needs a 'return' column; this dataset has {dataset.column_names}. Build it with "
+            "collect_trajectories/trajectories_from_rows (which compute it), or do not filter by reward."
+        )
     return dataset.filter(lambda r: [x >= min_return for x in r], input_columns="return", batched=True)
 
 
 def to_transitions(dataset: Dataset) -> Dataset:
     """One row per step: the history (``observations`` up to the current one, past ``actions``), the ``action``,
-    the ``next_observation``, its ``reward`` and whether the episode ended there (``done``)."""
+    the ``next_observation``, its ``reward`` and whether the episode ended there (``done``).
+
+    The input is validated first. The last action of an episode cut before its final observation has no next
+    observation and gets no row (a transition is a complete ``(o, a, o')``; its action still trains from the
+    trajectory dataset)."""
+    counts = validate_trajectories(dataset)
+    if counts.cut_rows:
+        logger.warning(
+            "%d trajectories end without their final observation: their last action has no transition.",
+            counts.cut_rows,
+        )
 
     def explode(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {name: [] for name in TRANSITION_FEATURES}
         for i in range(len(batch["actions"])):
             observations, actions, rewards = batch["observations"][i], batch["actions"][i], batch["rewards"][i]
             for k, action in enumerate(actions):
+                if k + 1 >= len(observations):  # cut before its final observation: no next observation
+                    break
                 last = k == len(actions) - 1
                 out["env_name"].append(batch["env_name"][i])
                 out["seed"].append(batch["seed"][i])
@@ -179,7 +400,7 @@ def to_transitions(dataset: Dataset) -> Dataset:
                 out["observations"].append(observations[: k + 1])
                 out["actions"].append(actions[:k])
                 out["action"].append(action)
-                out["next_observation"].append(observations[k + 1] if k + 1 < len(observations) else "")
+                out["next_observation"].append(observations[k + 1])
                 out["reward"].append(rewards[k])
                 out["done"].append(last and (batch["terminated"][i] or batch["truncated"][i]))
                 out["terminated"].append(last and batch["terminated"][i])

@@ -2,21 +2,34 @@
 
 ``num_envs`` environment instances step together; each step makes one batched policy call over every running
 episode, and a finished episode's slot immediately starts the next one, so the batch stays full. Episode ``i`` is
-reset with ``seed + i``: the same seeds give the same dataset (with a deterministic policy). With ``shard_dir``,
-finished trajectories are written as parquet shards as they complete, and a rerun with the same arguments skips
-the episodes already on disk, so an interrupted collection loses at most the episodes in flight.
+reset with ``seed + i``: the same seeds give the same dataset (with a deterministic policy). The environment steps
+of a batch run concurrently on a thread pool (``step_workers``, the machine's cores by default): sandboxed code and
+tool executions are subprocesses, so they overlap; results are gathered in slot order, identical to stepping one
+after another.
+
+With ``shard_dir``, finished trajectories are written as parquet shards as they complete, and a rerun with the
+same arguments skips the episodes already on disk, so an interrupted collection loses at most the episodes in
+flight. ``shard_dir/manifest.json`` records what the directory holds (environment name and constructor arguments,
+and each run's policy, first seed and number of episodes); a request for another environment, other arguments, or
+seeds that another policy already played there is refused, so a resume never returns rows that were not asked for.
+A lock (``shard_dir/.lock``) lets one collector write at a time: a second one waits, then resumes from what the
+first wrote, so concurrent collectors never duplicate rows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from datasets import Dataset, load_dataset
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from mrlm_hf.chat import trajectory_messages
@@ -24,7 +37,30 @@ from mrlm_hf.data import TRAJECTORY_FEATURES, trajectories_from_rows
 from mrlm_hf.envs import TextEnv, coerce_action, make_env
 from mrlm_hf.policies import Policy
 
+logger = logging.getLogger(__name__)
+
 EnvSpec = str | Callable[[], TextEnv]
+MANIFEST = "manifest.json"
+
+
+def default_step_workers() -> int:
+    """Threads that step environments concurrently by default: the CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def policy_identity(policy: Any) -> str:
+    """What names a policy in a shard directory's manifest: its ``identity`` (attribute or method) when it has
+    one, else its ``name`` (or function/class name) plus the model it wraps (``name_or_path`` or server model)."""
+    identity = getattr(policy, "identity", None)
+    if identity is not None:
+        return str(identity() if callable(identity) else identity)
+    name = getattr(policy, "name", None) or getattr(policy, "__qualname__", None) or type(policy).__qualname__
+    model = getattr(policy, "model", None)
+    source = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
+    return f"{name}({source})" if source else str(name)
 
 
 class _Episode:
@@ -115,18 +151,79 @@ def collect_trajectories(
     shard_size: int = 256,
     progress: bool = True,
     metadata: dict[str, Any] | None = None,
+    step_workers: int | None = None,
 ) -> Dataset:
     """Run ``num_episodes`` episodes (seeds ``seed .. seed + num_episodes - 1``) and return their trajectories.
 
     ``env`` is a registry name (built with ``env_kwargs``) or a zero-argument factory. ``policy`` is any
-    ``mrlm_hf.policies.Policy``. Rows are ordered by episode (and agent, for multi-agent environments)."""
+    ``mrlm_hf.policies.Policy``. Rows are ordered by episode (and agent, for multi-agent environments).
+    ``step_workers``: threads stepping the batch's environments concurrently (``None``: the machine's cores; 1:
+    one after another); the result is the same either way. ``shard_dir``: see the module docstring."""
     if num_episodes < 0:
         raise ValueError(f"num_episodes must be >= 0, got {num_episodes}.")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
+    workers = default_step_workers() if step_workers is None else step_workers
+    if workers < 1:
+        raise ValueError(f"step_workers must be >= 1 (1 steps environments one after another), got {step_workers}.")
     factory = (lambda: make_env(env, **(env_kwargs or {}))) if isinstance(env, str) else env
     probe = factory()
     env_name = env if isinstance(env, str) else probe.name
     policy_name = getattr(policy, "name", type(policy).__name__)
-    shards = _ShardWriter(shard_dir, shard_size) if shard_dir is not None else None
+    if shard_dir is None:
+        return _collect(
+            factory,
+            probe,
+            env_name,
+            policy,
+            policy_name,
+            num_episodes,
+            seed,
+            num_envs,
+            workers,
+            None,
+            progress,
+            metadata,
+        )
+    request = {
+        "env_name": env_name,
+        "env_kwargs": json.dumps(probe.config, sort_keys=True, default=str),
+        "policy": policy_identity(policy),
+        "seed": seed,
+        "num_episodes": num_episodes,
+    }
+    with _ShardWriter(shard_dir, shard_size) as shards:
+        shards.claim(request)
+        return _collect(
+            factory,
+            probe,
+            env_name,
+            policy,
+            policy_name,
+            num_episodes,
+            seed,
+            num_envs,
+            workers,
+            shards,
+            progress,
+            metadata,
+        )
+
+
+def _collect(
+    factory: Callable[[], TextEnv],
+    probe: TextEnv,
+    env_name: str,
+    policy: Policy,
+    policy_name: str,
+    num_episodes: int,
+    seed: int,
+    num_envs: int,
+    workers: int,
+    shards: _ShardWriter | None,
+    progress: bool,
+    metadata: dict[str, Any] | None,
+) -> Dataset:
     done_episodes = shards.completed_episodes(seed, num_episodes) if shards else set()
     pending = [i for i in range(num_episodes) if i not in done_episodes]
 
@@ -140,6 +237,8 @@ def collect_trajectories(
 
     bar = tqdm(total=num_episodes, initial=len(done_episodes), desc=f"Rollouts ({env_name})", disable=not progress)
     steps = 0
+    concurrent = workers > 1 and len(envs) > 1 and all(getattr(e, "concurrent_steps", True) for e in envs)
+    pool = ThreadPoolExecutor(min(workers, len(envs)), thread_name_prefix="mrlm-step") if concurrent else None
     try:
         while any(slot is not None for slot in slots):
             active = [i for i, slot in enumerate(slots) if slot is not None]
@@ -148,8 +247,12 @@ def collect_trajectories(
             if len(actions) != len(episodes):
                 raise ValueError(f"The policy returned {len(actions)} actions for {len(episodes)} conversations.")
             steps += len(episodes)
-            for slot_index, episode, action in zip(active, episodes, actions):
-                if not episode.step(action):
+            if pool is not None and len(episodes) > 1:  # environments are independent: step them at once
+                ended = list(pool.map(_Episode.step, episodes, actions))
+            else:
+                ended = [episode.step(action) for episode, action in zip(episodes, actions)]
+            for slot_index, episode, done in zip(active, episodes, ended):  # in slot order, as stepped serially
+                if not done:
                     continue
                 finished = episode.rows(env_name, policy_name, metadata or {})
                 rows.extend(finished)
@@ -161,6 +264,8 @@ def collect_trajectories(
             bar.set_postfix(steps=steps)
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True)
         if shards:
             shards.flush()
     if shards:
@@ -170,14 +275,68 @@ def collect_trajectories(
 
 
 class _ShardWriter:
-    """Parquet shards of finished trajectories, written atomically as they fill."""
+    """Parquet shards of finished trajectories, written atomically as they fill, under a directory lock and a
+    manifest of what the directory holds."""
 
     def __init__(self, directory: str | os.PathLike, shard_size: int) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.shard_size = shard_size
         self.buffer: list[dict[str, Any]] = []
+        self.lock = FileLock(str(self.directory / ".lock"))
 
+    def __enter__(self) -> _ShardWriter:
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            logger.warning("Another collector is writing into %s; waiting for it to finish.", self.directory)
+            self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.lock.release()
+
+    # ------------------------------------------------------------------ manifest
+    def claim(self, request: dict[str, Any]) -> None:
+        """Check ``request`` against the manifest (refusing what the directory's rows cannot serve) and record it."""
+        path = self.directory / MANIFEST
+        if path.exists():
+            manifest = json.loads(path.read_text())
+        elif self._files():
+            raise ValueError(
+                f"{self.directory} holds trajectory shards but no {MANIFEST} (written by an older mrlm_hf), so what "
+                "they hold is unknown: collect into a new shard_dir, or load these shards with "
+                "mrlm_hf.load_trajectories(file) and check them."
+            )
+        else:
+            manifest = {"env_name": request["env_name"], "env_kwargs": request["env_kwargs"], "runs": []}
+        for key in ("env_name", "env_kwargs"):
+            if manifest[key] != request[key]:
+                raise ValueError(
+                    f"{self.directory} holds trajectories of environment {manifest['env_name']!r} with arguments "
+                    f"{manifest['env_kwargs']}; this collection asks for {request['env_name']!r} with "
+                    f"{request['env_kwargs']}. Use another shard_dir (or delete this one to start over)."
+                )
+        first, stop = request["seed"], request["seed"] + request["num_episodes"]
+        runs = manifest["runs"]
+        for run in runs:
+            overlap = max(first, run["seed"]) < min(stop, run["seed"] + run["num_episodes"])
+            if overlap and run["policy"] != request["policy"]:
+                raise ValueError(
+                    f"{self.directory}: seeds {run['seed']}..{run['seed'] + run['num_episodes'] - 1} were collected "
+                    f"by policy {run['policy']!r}; this collection (seeds {first}..{stop - 1}) uses "
+                    f"{request['policy']!r}. Use another shard_dir, or seeds that do not overlap."
+                )
+        same = [r for r in runs if r["policy"] == request["policy"] and r["seed"] == first]
+        if same:  # num_episodes may grow
+            same[0]["num_episodes"] = max(same[0]["num_episodes"], request["num_episodes"])
+        else:
+            runs.append({k: request[k] for k in ("policy", "seed", "num_episodes")})
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ shards
     def _files(self) -> list[Path]:
         return sorted(self.directory.glob("shard-*.parquet"))
 
@@ -185,7 +344,17 @@ class _ShardWriter:
         files = self._files()
         if not files:
             return None
-        return load_dataset("parquet", data_files=[str(f) for f in files], split="train", features=TRAJECTORY_FEATURES)
+        for file in files:
+            try:
+                pq.read_metadata(str(file))  # the footer: a truncated file fails here
+            except Exception as exc:
+                raise ValueError(_unreadable(file, exc)) from exc
+        try:
+            return load_dataset(
+                "parquet", data_files=[str(f) for f in files], split="train", features=TRAJECTORY_FEATURES
+            )
+        except Exception as exc:
+            raise ValueError(_unreadable(self.directory / "shard-*.parquet", exc)) from exc
 
     def completed_episodes(self, seed: int, num_episodes: int) -> set[int]:
         existing = self._existing()
@@ -216,4 +385,14 @@ class _ShardWriter:
             lambda s: [seed <= x < seed + num_episodes for x in s], input_columns="seed", batched=True
         )
         seeds, agents = wanted["seed"], wanted["agent_id"]
-        return wanted.select(sorted(range(len(wanted)), key=lambda i: (seeds[i], agents[i])))
+        first: dict[tuple[int, str], int] = {}  # one row per (episode, agent), even in directories written before locks
+        for i, key in enumerate(zip(seeds, agents)):
+            first.setdefault(key, i)
+        return wanted.select(sorted(first.values(), key=lambda i: (seeds[i], agents[i])))
+
+
+def _unreadable(file: Path, exc: Exception) -> str:
+    return (
+        f"Trajectory shard {file} is unreadable ({type(exc).__name__}: {exc}); it was cut or corrupted (a crash "
+        "while copying, a full disk). Delete it and rerun the same collection: its episodes are played again."
+    )

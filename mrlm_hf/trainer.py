@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,15 +27,16 @@ from trl import SFTTrainer, pack_dataset
 from mrlm_hf.attention import apply_fast_kernels
 from mrlm_hf.collator import TrajectoryCollator
 from mrlm_hf.config import TrajectorySFTConfig
-from mrlm_hf.data import filter_by_reward
+from mrlm_hf.data import TrajectoryCounts, filter_by_reward, validate_trajectories
 from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
 from mrlm_hf.online import OnlineCollectionCallback, OnlineCollector
 from mrlm_hf.plotting import LearningCurveCallback
-from mrlm_hf.tokenize import ACTION, OBSERVATION, tokenize_trajectories
+from mrlm_hf.tokenize import ACTION, OBSERVATION, mode_targets, tokenize_trajectories
 
 logger = logging.getLogger(__name__)
 
 _OBJECTIVES = (("bc", ACTION), ("wm", OBSERVATION))
+_NO_STEP = 2**62  # "no non-finite loss yet" in the on-device first-bad-step tracker
 
 
 class TrajectorySFTTrainer(SFTTrainer):
@@ -68,9 +70,11 @@ class TrajectorySFTTrainer(SFTTrainer):
             raise ValueError(f"TrajectorySFTTrainer supports loss_type='nll' only, got {args.loss_type!r}.")
         if train_dataset is None:
             raise ValueError("train_dataset is required (a trajectory, transition or tokenized dataset).")
+        if isinstance(model, str):
+            check_model_path(model)
         if processing_class is None:
             name = model if isinstance(model, str) else model.config._name_or_path
-            processing_class = AutoTokenizer.from_pretrained(name)
+            processing_class = AutoTokenizer.from_pretrained(check_model_path(name))
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -111,6 +115,7 @@ class TrajectorySFTTrainer(SFTTrainer):
             self.fast_kernels = apply_fast_kernels(self.model, padding_free=padding_free)
         self._objective_stats: dict[str, torch.Tensor] = {}
         self._pending_train_tokens: torch.Tensor | int = 0
+        self._nonfinite_step: torch.Tensor | None = None
         self.add_callback(LearningCurveCallback())
         # Held-out trajectories for world-model evaluation (raw, not tokenized).
         self.eval_trajectories = (
@@ -129,24 +134,73 @@ class TrajectorySFTTrainer(SFTTrainer):
     def prepare_dataset(
         self, dataset: Dataset, tokenizer: Any, args: TrajectorySFTConfig, pack: bool | None = None
     ) -> Dataset:
-        """Filter by reward, tokenize with token types for ``args.mode``, and pack if ``args.packing``."""
+        """Validate, filter by reward, tokenize with token types for ``args.mode``, and pack if ``args.packing``.
+
+        Every refusal names what is wrong and what to do: an empty dataset, a reward filter that keeps nothing or
+        has no ``return`` column to read, a mode with nothing to train, or examples that are all too long."""
         if "input_ids" not in dataset.column_names:
-            if args.filter_low_reward and "return" in dataset.column_names:
-                dataset = filter_by_reward(dataset, args.min_reward_threshold)
+            if len(dataset) == 0:
+                raise ValueError(
+                    "The dataset has no trajectories. Collect some (mrlm_hf.collect_trajectories) or check the path "
+                    "or split you loaded."
+                )
+            counts = validate_trajectories(dataset)
+            if args.filter_low_reward:
+                kept = filter_by_reward(dataset, args.min_reward_threshold)
+                if len(kept) == 0:
+                    best = max(dataset["return"])
+                    raise ValueError(
+                        f"filter_low_reward removed all {len(dataset)} trajectories: none has a return >= "
+                        f"min_reward_threshold={args.min_reward_threshold} (the highest is {best}). Lower "
+                        "min_reward_threshold, or collect better trajectories."
+                    )
+                if len(kept) < len(dataset):
+                    dataset, counts = kept, validate_trajectories(kept)
+            dataset = self._check_targets(dataset, counts, args.mode)
             dataset, dropped = tokenize_trajectories(
                 dataset, tokenizer, args.mode, args.max_length, args.layout, num_proc=args.dataset_num_proc
             )
             self.num_dropped_examples += dropped
+            if len(dataset) == 0:
+                raise ValueError(
+                    f"All {dropped} examples were dropped: their training targets alone are longer than "
+                    f"max_length={args.max_length} tokens. Raise max_length, or use layout='transition' (one example "
+                    "per step)."
+                )
+        elif args.filter_low_reward:
+            raise ValueError(
+                "filter_low_reward=True needs trajectories with a 'return' column, but this dataset is already "
+                "tokenized: filter it before tokenizing (mrlm_hf.filter_by_reward), or pass the trajectories."
+            )
         missing = {"input_ids", "labels", "token_types"} - set(dataset.column_names)
         if missing:
             raise ValueError(f"Tokenized dataset lacks columns {sorted(missing)}; build it with tokenize_trajectories.")
         if len(dataset) == 0:
-            raise ValueError(
-                "No training examples are left (all filtered by reward or longer than max_length). Lower "
-                "min_reward_threshold, raise max_length or use layout='transition'."
-            )
+            raise ValueError("The tokenized dataset has no examples: tokenize a non-empty trajectory dataset.")
         if (args.packing if pack is None else pack) and "seq_lengths" not in dataset.column_names:
             dataset = pack_dataset(dataset, args.max_length, args.packing_strategy)
+        return dataset
+
+    @staticmethod
+    def _check_targets(dataset: Dataset, counts: TrajectoryCounts, mode: str) -> Dataset:
+        """Refuse a mode with nothing to train; in world-model mode, leave out the last action of episodes cut
+        before their final observation (it has no next observation to predict; see mrlm_hf.data)."""
+        train_actions, train_observations = mode_targets(mode)
+        actions = counts.actions if train_actions else 0
+        observations = counts.next_observations if train_observations else 0
+        if actions + observations == 0:
+            if train_observations and not train_actions:
+                raise ValueError(
+                    f"Nothing to predict in world_model mode: none of the {counts.rows} trajectories has an "
+                    "observation after an action (a next observation is the world-model target). Collect complete "
+                    "episodes (observations = actions + 1), or train with mode='behavioral_cloning'."
+                )
+            raise ValueError(
+                f"None of the {counts.rows} trajectories has an action to train on: collect episodes with at least "
+                "one step."
+            )
+        if mode == "world_model" and counts.cut_rows:
+            dataset = dataset.map(_drop_unpredictable_last_action, batched=True, desc="Cut episodes")
         return dataset
 
     def get_train_dataloader(self):
@@ -217,7 +271,25 @@ class TrajectorySFTTrainer(SFTTrainer):
                 else torch.tensor(ids.numel(), device=ids.device)
             )
             self._pending_train_tokens = self._pending_train_tokens + tokens
+            # The first optimizer step whose loss is NaN/inf, kept on the device and read when logging (no sync).
+            bad_step = torch.where(torch.isfinite(loss.detach()), _NO_STEP, self.state.global_step + 1)
+            previous = self._nonfinite_step
+            self._nonfinite_step = bad_step if previous is None else torch.minimum(previous, bad_step)
         return (loss, outputs) if return_outputs else loss
+
+    def _raise_if_loss_was_not_finite(self) -> None:
+        """Stop training with an error naming the first step whose loss was NaN or infinite (checked when logging,
+        where every process syncs anyway; Trainer's ``logging_nan_inf_filter`` would otherwise hide it)."""
+        if self._nonfinite_step is None:
+            return
+        first = int(self.accelerator.gather(self._nonfinite_step.reshape(1)).min())
+        self._nonfinite_step = None
+        if first != _NO_STEP:
+            raise RuntimeError(
+                f"The training loss became NaN or infinite at step {first}: training stopped there. Lower "
+                "learning_rate (or set max_grad_norm), check the model's dtype (fp16 overflows; use bf16 or fp32), "
+                "and check the data; resume from a checkpoint saved before that step."
+            )
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
@@ -268,6 +340,7 @@ class TrajectorySFTTrainer(SFTTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
+        self._raise_if_loss_was_not_finite()
         if torch.is_tensor(self._pending_train_tokens):  # every process logs at the same time: safe to reduce here
             self._total_train_tokens += int(self.accelerator.reduce(self._pending_train_tokens, reduction="sum"))
             self._pending_train_tokens = 0
@@ -291,3 +364,43 @@ class TrajectorySFTTrainer(SFTTrainer):
                 logs[f"{prefix}mean_token_accuracy"] = total_correct / total_count
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         super().log(logs, start_time)
+
+
+def check_model_path(name: str) -> str:
+    """Return ``name``, or refuse a model path that cannot be loaded with an error that says why.
+
+    A name that exists on disk is a local checkpoint. One that is not a valid Hub repo id (``./out``, ``/abs/dir``,
+    ``a/b/c``) can only be a local directory, so it is reported missing rather than as a malformed repo id; a repo
+    id that is not on disk cannot be downloaded with ``HF_HUB_OFFLINE=1``, which is said too."""
+    from huggingface_hub.constants import HF_HUB_OFFLINE
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if Path(name).expanduser().exists():
+        return name
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise FileNotFoundError(
+            f"Model path {name!r} does not exist (resolved: {Path(name).expanduser().resolve()}). Give the directory "
+            "that save_pretrained/save_model wrote (it holds config.json), or a Hub repo id such as 'Qwen/Qwen2.5-0.5B'."
+        ) from None
+    if HF_HUB_OFFLINE:
+        raise FileNotFoundError(
+            f"{name!r} is not a local directory, and HF_HUB_OFFLINE=1 forbids downloading it from the Hub. Fix the "
+            "path, or unset HF_HUB_OFFLINE to download the repo."
+        )
+    return name
+
+
+def _drop_unpredictable_last_action(batch: dict[str, list]) -> dict[str, list]:
+    """World-model mode: a trajectory cut before its final observation loses its last action (nothing follows it)."""
+    if "next_observation" in batch:
+        return batch
+    for i, (observations, actions) in enumerate(zip(batch["observations"], batch["actions"])):
+        if actions and len(observations) == len(actions):
+            for column in ("actions", "rewards", "infos"):
+                if column in batch:
+                    batch[column][i] = batch[column][i][:-1]
+            if "length" in batch:
+                batch["length"][i] = len(actions) - 1
+    return batch

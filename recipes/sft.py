@@ -38,6 +38,7 @@ from mrlm_hf import (  # noqa: E402
 from mrlm_hf.plotting import CURVE_FILE  # noqa: E402
 from mrlm_hf.report import before_after_table  # noqa: E402
 from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
+from mrlm_hf.trainer import check_model_path  # noqa: E402
 
 
 @dataclass
@@ -93,10 +94,14 @@ RECIPE_DEFAULTS = {
 def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelConfig) -> dict:
     state = PartialState(cpu=args.use_cpu)  # the same process layout the Trainer will use
     env_kwargs = env_args.env_kwargs if isinstance(env_args.env_kwargs, dict) else json.loads(env_args.env_kwargs)
+    if model_args.model_name_or_path:  # before collecting: a wrong path fails at once, saying it is missing
+        check_model_path(model_args.model_name_or_path)
 
     # 1. Trajectories: load them, or collect them with the expert (or a random baseline).
     if env_args.dataset_path:
-        trajectories = load_trajectories(env_args.dataset_path)
+        trajectories = load_trajectories(env_args.dataset_path)  # validated; refused below when empty
+        if len(trajectories) == 0:
+            raise ValueError(f"{env_args.dataset_path} holds no trajectories: collect some, or fix dataset_path.")
     else:
         policy = ExpertPolicy() if env_args.collection_policy == "expert" else RandomPolicy(env_args.collection_seed)
         with state.main_process_first():  # identical on every rank: same seeds, deterministic policy

@@ -112,3 +112,22 @@ def test_config_file_and_model_path(tmp_path):
     assert (second / "adapter_config.json").exists()  # LoRA through the recipe's peft flags
     merged = AutoModelForCausalLM.from_pretrained(second / "merged")  # merged on request, standard format
     assert not any("lora" in name for name, _ in merged.named_parameters())
+
+
+def test_a_missing_model_path_or_an_empty_dataset_says_so(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    (tmp_path / "empty.jsonl").write_text("")
+    for flags, message in (
+        (["--model_name_or_path", "./no-such-model"], "Model path './no-such-model' does not exist"),
+        (["--dataset_path", "empty.jsonl"], "empty.jsonl holds no trajectories"),
+    ):
+        result = subprocess.run(
+            [sys.executable, str(RECIPE), *flags, "--num_episodes", "8"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+        assert "StopIteration" not in result.stderr and "Repo id" not in result.stderr

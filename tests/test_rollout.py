@@ -99,6 +99,7 @@ def test_shards_are_written_as_episodes_finish_and_a_rerun_resumes(tmp_path):
             raise KeyboardInterrupt  # the run is interrupted mid-way
         return [env.expert_action() for env in envs]
 
+    flaky.name = "expert"  # both functions are the expert; the shard manifest tells policies apart by name
     with pytest.raises(KeyboardInterrupt):
         collect_trajectories(GuessEnv, flaky, 12, num_envs=2, shard_dir=tmp_path, shard_size=2, progress=False)
     assert len(list(tmp_path.glob("shard-*.parquet"))) >= 2  # finished episodes are on disk
@@ -108,6 +109,7 @@ def test_shards_are_written_as_episodes_finish_and_a_rerun_resumes(tmp_path):
         seen.extend(env._seed for env in envs)
         return [env.expert_action() for env in envs]
 
+    counting.name = "expert"
     resumed = collect_trajectories(GuessEnv, counting, 12, num_envs=2, shard_dir=tmp_path, shard_size=2, progress=False)
     assert resumed["seed"] == list(range(12))
     assert 0 not in seen and len(seen) < 12  # episodes already on disk are not played again

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from conftest import make_tokenizer, make_trainer, toy_rows
+from datasets import Dataset
 from peft import LoraConfig
 
 from mrlm_hf import TrajectorySFTConfig, TrajectorySFTTrainer, trajectories_from_rows
@@ -151,3 +152,103 @@ def test_invalid_config_fails_at_construction(tmp_path, kwargs, message):
 def test_cpu_defaults_to_fp32(tmp_path):
     config = TrajectorySFTConfig(output_dir=str(tmp_path))
     assert config.bf16 == torch.cuda.is_available()
+
+
+# ---------------------------------------------------------------------------------------------------- refusals
+@pytest.mark.parametrize(
+    "field", ["bc_weight", "world_model_weight", "min_reward_threshold", "learning_rate", "collect_temperature"]
+)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_are_refused_at_config_time(tmp_path, field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        TrajectorySFTConfig(output_dir=str(tmp_path), use_cpu=True, **{field: value})
+
+
+def test_reward_filter_without_a_return_column_refuses(tmp_path, toy_dataset):
+    with pytest.raises(ValueError, match="needs a 'return' column"):
+        make_trainer(tmp_path, toy_dataset.remove_columns("return"), filter_low_reward=True)
+    tokenized = make_trainer(tmp_path, toy_dataset).train_dataset
+    with pytest.raises(ValueError, match="already tokenized"):
+        make_trainer(tmp_path, tokenized, filter_low_reward=True)
+
+
+def test_reward_filter_that_keeps_nothing_says_so(tmp_path, toy_dataset):
+    with pytest.raises(ValueError, match=r"removed all 32 trajectories.*highest is 1\.0.*Lower min_reward_threshold"):
+        make_trainer(tmp_path, toy_dataset, filter_low_reward=True, min_reward_threshold=2.0)
+
+
+def test_empty_dataset_says_it_is_empty(tmp_path):
+    with pytest.raises(ValueError, match="no trajectories"):
+        make_trainer(tmp_path, trajectories_from_rows([]))
+
+
+def test_world_model_with_nothing_to_predict_says_so(tmp_path):
+    rows = toy_rows(4, steps=1)
+    for row in rows:
+        row["observations"] = row["observations"][:1]  # cut before the final observation
+    with pytest.raises(ValueError, match="Nothing to predict in world_model mode"):
+        make_trainer(tmp_path, trajectories_from_rows(rows), mode="world_model")
+    assert len(make_trainer(tmp_path, trajectories_from_rows(rows), mode="behavioral_cloning").train_dataset) == 4
+
+
+def test_examples_all_too_long_say_max_length(tmp_path, toy_dataset):
+    with pytest.raises(ValueError, match="All 32 examples were dropped.*longer than max_length=4"):
+        make_trainer(tmp_path, toy_dataset, max_length=4, layout="trajectory")
+
+
+def test_misaligned_rows_are_refused_before_training(tmp_path, toy_dataset):
+    rows = toy_dataset.to_list()
+    rows[7]["observations"] = rows[7]["observations"][:1]  # 1 observation for 2 actions
+    bad = Dataset.from_list(rows, features=toy_dataset.features)  # bypasses trajectories_from_rows
+    with pytest.raises(ValueError, match=r"row 7: column 'observations' .* 1 observations for 2 actions"):
+        make_trainer(tmp_path, bad)
+    rows[7] = toy_dataset[7]
+    rows[5]["rewards"] = [*rows[5]["rewards"], 0.0]
+    with pytest.raises(ValueError, match="row 5: column 'rewards' .* 3 rewards for 2 actions"):
+        make_trainer(tmp_path, Dataset.from_list(rows, features=toy_dataset.features))
+
+
+def test_cut_episode_trains_its_actions_but_no_missing_observation(tmp_path, chatml_tokenizer):
+    rows = toy_rows(2, steps=2)
+    rows[0]["observations"] = rows[0]["observations"][:2]  # o_0 a_0 o_1 a_1, final observation missing
+    data = trajectories_from_rows(rows)
+    trainer = make_trainer(tmp_path, data, tokenizer=chatml_tokenizer, layout="trajectory")
+    cut, full = trainer.train_dataset[0], trainer.train_dataset[1]
+
+    def targets(example, token_type):
+        return chatml_tokenizer.decode(
+            [i for i, t in zip(example["input_ids"], example["token_types"]) if t == token_type]
+        )
+
+    assert targets(cut, ACTION) == "".join(f"{a}<|im_end|>" for a in rows[0]["actions"])  # both actions train
+    assert targets(cut, OBSERVATION) == "Incorrect, try again.<|im_end|>"  # o_1 only: o_2 is missing
+    assert targets(full, OBSERVATION) == "Incorrect, try again.<|im_end|>Correct!<|im_end|>"
+    wm = make_trainer(tmp_path, data, tokenizer=chatml_tokenizer, mode="world_model", layout="transition")
+    assert wm.num_dropped_examples == 0 and len(wm.train_dataset) == 3  # cut row: one step, full row: two
+
+
+def test_non_finite_loss_stops_training_at_its_step(tmp_path, toy_dataset):
+    from transformers import TrainerCallback
+
+    class Poison(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 2:  # the weights become NaN after step 2: step 3's loss is NaN
+                with torch.no_grad():
+                    next(model.parameters()).fill_(math.nan)
+
+    trainer = make_trainer(tmp_path, toy_dataset, max_steps=6, logging_steps=5)
+    trainer.add_callback(Poison())
+    with pytest.raises(RuntimeError, match="NaN or infinite at step 3"):
+        trainer.train()
+    assert trainer.state.global_step == 5  # stopped at the first logging step after it
+
+
+def test_model_paths_that_cannot_load_say_why(tmp_path):
+    from mrlm_hf.trainer import check_model_path
+
+    assert check_model_path(str(tmp_path)) == str(tmp_path)
+    for name in ("./missing-model", str(tmp_path / "missing"), "a/b/c"):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            check_model_path(name)
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE=1 forbids"):  # conftest sets offline mode
+        check_model_path("some-org/some-model")

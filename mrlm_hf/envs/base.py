@@ -27,6 +27,8 @@ class TextEnv(ABC):
         name: registry name (``make_env(name)``).
         system_prompt: text of the system turn, or ``None``.
         stop_strings: strings that end an action when a model generates it (besides end of turn).
+        concurrent_steps: whether ``collect_trajectories`` may step this instance on a thread while other
+            instances step (true unless instances share mutable state, e.g. one model opponent).
 
     Instance state available to subclasses: ``self.rng`` (a ``random.Random`` seeded by ``reset``),
     ``self.turn`` (actions taken in this episode), ``self.max_turns``.
@@ -35,6 +37,7 @@ class TextEnv(ABC):
     name: str = "base"
     system_prompt: str | None = None
     stop_strings: tuple[str, ...] = ()
+    concurrent_steps: bool = True
 
     def __init__(self, max_turns: int = 4) -> None:
         if max_turns < 1:
@@ -47,9 +50,12 @@ class TextEnv(ABC):
 
     # ------------------------------------------------------------------ public API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        """Start an episode. The same ``seed`` gives the same task."""
-        self._seed = seed
-        self.rng = random.Random(seed)
+        """Start an episode. The same ``seed`` gives the same task; distinct seeds give distinct random streams.
+
+        ``seed`` is ``None`` (a fresh random task) or an int in the int64 range of the trajectory schema's ``seed``
+        column; anything else is refused (see ``seed_material``)."""
+        self._seed = check_seed(seed)
+        self.rng = random.Random(seed_material(self._seed))
         self.turn = 0
         self.done = False
         obs, info = self._reset(options or {})
@@ -90,6 +96,39 @@ class TextEnv(ABC):
     @abstractmethod
     def _step(self, action: str) -> tuple[str, float, bool, dict[str, Any]]:
         """Return ``(observation, reward, terminated, info)``; truncation is handled by the base class."""
+
+
+#: Seeds are stored in an int64 column (``TRAJECTORY_FEATURES["seed"]``): the range every seed must lie in.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
+def check_seed(seed: Any) -> int | None:
+    """Return ``seed`` as an int (``None`` stays ``None``), or refuse one that cannot name a task reproducibly.
+
+    Accepted: ``None`` and integers (``int``, NumPy integers) in the int64 range. Refused: ``bool``, floats,
+    strings and integers outside int64, which a trajectory's ``seed`` column could not store."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not hasattr(type(seed), "__index__"):
+        raise TypeError(
+            f"seed must be an int (or None for a random task), got {type(seed).__name__} {seed!r}; "
+            "pass int(seed) if it is a whole number."
+        )
+    seed = int(seed.__index__())
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise ValueError(
+            f"seed must be in the int64 range [{SEED_MIN}, {SEED_MAX}] (the dataset's seed column), got {seed}."
+        )
+    return seed
+
+
+def seed_material(seed: int | None) -> int | None:
+    """What seeds ``random.Random`` for ``reset(seed)``: the seed itself when it is >= 0 (so existing datasets keep
+    their tasks), and ``2**64 - seed`` when it is negative. ``random.Random`` seeds with ``abs(seed)``, so
+    ``Random(-1)`` equals ``Random(1)``; the mapped value lies above every int64 seed, so distinct seeds stay distinct."""
+    if seed is None or seed >= 0:
+        return seed
+    return 2**64 - seed
 
 
 def coerce_action(action: Any) -> str:

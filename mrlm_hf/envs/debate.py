@@ -752,6 +752,11 @@ class DebateEnv(TextEnv):
             "the other side's points."
         )
 
+    @property
+    def concurrent_steps(self) -> bool:
+        """Only the built-in scripted opponent is private to this instance; a user's (model) opponent may be shared."""
+        return isinstance(self.opponent, ScriptedDebater)
+
     # ------------------------------------------------------------------ episode
     def _reset(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         seed = self._seed
