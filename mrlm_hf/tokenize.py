@@ -206,7 +206,9 @@ def _one_rendering_targets(
     return out
 
 
-def _targets(tokenizer: Any, messages: list[Message], targets: dict[int, int], profile: TemplateProfile) -> list[Target]:
+def _targets(
+    tokenizer: Any, messages: list[Message], targets: dict[int, int], profile: TemplateProfile
+) -> list[Target]:
     if profile.simple:
         fast = _one_rendering_targets(tokenizer, messages, targets, profile)
         if fast is not None:

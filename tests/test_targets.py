@@ -15,7 +15,9 @@ from mrlm_hf.chat import end_of_turn_token_ids, render_observation_prompt
 from mrlm_hf.data import to_transitions, trajectories_from_rows
 from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, NotOneSequence, build_example, tokenize_trajectories
 
-CODE_CORPUS = TOY_CORPUS + ["def f(x):\n    if x:\n        return x\n    return 0\n", "\n    indented line\n  two\n"] * 20
+CODE_CORPUS = (
+    TOY_CORPUS + ["def f(x):\n    if x:\n        return x\n    return 0\n", "\n    indented line\n  two\n"] * 20
+)
 
 # family -> (conftest tokenizer, template file or None for the tokenizer's own, end-of-turn text)
 FAMILIES = {
@@ -139,7 +141,9 @@ def test_one_sequence_trains_every_step_when_exact(family):
     tokenizer = family_tokenizer(family)
     observations, actions = ["What is 2 + 2?", "Wrong.", "", "Right."], ["5", "", "4"]
     example = build_example(tokenizer, SYSTEM, observations, actions, range(3), "combined", None)
-    check_examples(tokenizer, [example], expected_targets(SYSTEM, observations, actions, "combined"), FAMILIES[family][2])
+    check_examples(
+        tokenizer, [example], expected_targets(SYSTEM, observations, actions, "combined"), FAMILIES[family][2]
+    )
 
 
 def test_trajectory_layout_refuses_a_sequence_that_differs_from_inference():
@@ -171,7 +175,9 @@ def test_an_example_that_fits_with_its_system_prompt_is_kept():
     tokenizer = family_tokenizer("qwen2_5")
     observations, actions = ["Add 2 and 2.", "Correct!"], ["4"]
     full = build_example(tokenizer, "Be brief.", observations, actions, [0], "behavioral_cloning", None)
-    kept = build_example(tokenizer, "Be brief.", observations, actions, [0], "behavioral_cloning", len(full["input_ids"]))
+    kept = build_example(
+        tokenizer, "Be brief.", observations, actions, [0], "behavioral_cloning", len(full["input_ids"])
+    )
     assert kept == full
 
 
