@@ -232,28 +232,45 @@ def _assemble(tokenizer: Any, targets: list[Target], added_ids: frozenset[int]) 
         texts += [target.prompt[len(consumed) :], target.body, target.eot]
         types += [CONTEXT, target.token_type, target.token_type]
         consumed = target.prompt + target.body + target.eot
-    encoding = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=len(targets) > 1)
-    segments = encoding["input_ids"]
+    segments = _encode_many(tokenizer, texts)
     if len(targets) > 1:
-        _check_joins(tokenizer, texts, segments, encoding["offset_mapping"], added_ids)
+        _check_joins(tokenizer, texts, segments, added_ids)
     ids = [i for segment in segments for i in segment]
     token_types = [t for segment, t in zip(segments, types) for _ in segment]
     return ids, token_types
 
 
-def _check_joins(tokenizer: Any, texts, segments, offsets, added_ids: frozenset[int]) -> None:
+def _encode_many(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    """``tokenizer(text, add_special_tokens=False).input_ids`` of each text, in one call to the Rust tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not hasattr(backend, "encode_batch_fast"):
+        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [encoding.ids for encoding in backend.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+def _check_joins(tokenizer: Any, texts: list[str], segments: list[list[int]], added_ids: frozenset[int]) -> None:
+    """Raise ``NotOneSequence`` where two adjacent segments tokenize differently together than apart.
+
+    The tokenizer never merges across an added token, so only the text between the last added token of the left
+    segment and the first one of the right segment is compared (a short string: usually a header and a content)."""
     present = [k for k, ids in enumerate(segments) if ids]
     pairs, expected = [], []
     for left, right in zip(present, present[1:]):
-        ids_l, ids_r = segments[left], segments[right]
-        last = max((p for p, i in enumerate(ids_l) if i in added_ids), default=-1)
-        first = next((p for p, i in enumerate(ids_r) if i in added_ids), len(ids_r))
-        tail = texts[left][offsets[left][last][1] :] if last >= 0 else texts[left]
-        head = texts[right][: offsets[right][first][0]] if first < len(ids_r) else texts[right]
+        ids_l, ids_r, text_l, text_r = segments[left], segments[right], texts[left], texts[right]
+        last = next((p for p in range(len(ids_l) - 1, -1, -1) if ids_l[p] in added_ids), -1)
+        first = next((p for p in range(len(ids_r)) if ids_r[p] in added_ids), len(ids_r))
+        tail, head = text_l, text_r
+        if last >= 0:  # (a token not found as text leaves the whole segment: the comparison then fails, safely)
+            token = tokenizer.convert_ids_to_tokens(ids_l[last])
+            position = text_l.rfind(token)
+            tail = text_l[position + len(token) :] if position >= 0 else text_l
+        if first < len(ids_r):
+            position = text_r.find(tokenizer.convert_ids_to_tokens(ids_r[first]))
+            head = text_r[:position] if position >= 0 else text_r
         if tail and head:
             pairs.append(tail + head)
             expected.append(ids_l[last + 1 :] + ids_r[:first])
-    if pairs and tokenizer(pairs, add_special_tokens=False)["input_ids"] != expected:
+    if pairs and _encode_many(tokenizer, pairs) != expected:
         raise NotOneSequence(
             "The tokenizer merges a turn header with the content after it (e.g. a content starting with spaces or "
             "a newline), so the tokens of one sequence would differ from a step's prompt tokenized alone."
