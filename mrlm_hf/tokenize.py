@@ -97,16 +97,20 @@ def step_target(
     """The reference for message ``index``: its prompt (generation prompt for an action, observation prompt for an
     observation), rendered alone, and what the template renders after that prompt when the message is appended."""
     role, history = messages[index]["role"], messages[:index]
-    before, after = render_turn(tokenizer, history, role)
+    try:
+        before, after = render_turn(tokenizer, history, role)
+    except ValueError as error:
+        raise TemplateRewritesContent(str(error)) from error
     prompt = render_generation_prompt(tokenizer, history) if role == ACTION_ROLE else before
     full = render_chat(tokenizer, messages[: index + 1])
     end = len(full) - len(after)
     if not (full.startswith(prompt) and full.endswith(after) and end >= len(prompt)):
         raise TemplateRewritesContent(
             f"The chat template does not render message {index} ({role}) right after its "
-            f"{'generation' if role == ACTION_ROLE else 'observation'} prompt, so the tokens the model must generate "
-            "cannot be determined from it. Use a template whose generation prompt is followed by the rendered turn "
-            "(TRL ships training variants, `trl/chat_templates/*_training.jinja`)."
+            f"{'generation' if role == ACTION_ROLE else 'observation'} prompt (for instance its generation prompt "
+            "pre-fills text such as '<think>' that the rendered turn lacks), so the tokens the model must generate "
+            "cannot be read from the template. Train with a template whose rendered turns continue its generation "
+            "prompt."
         )
     return Target(prompt, full[len(prompt) : end], end_of_turn_text(tokenizer, after, special_ids), token_type)
 
@@ -138,7 +142,10 @@ def template_profile(tokenizer: Any) -> TemplateProfile:
     messages = trajectory_messages(None, *_PROBES[0])
     leads, eots = {}, {}
     for index in (1, 2):  # an action "5", an observation "Wrong, try again."
-        target = step_target(tokenizer, messages, index, CONTEXT, special_ids)
+        try:
+            target = step_target(tokenizer, messages, index, CONTEXT, special_ids)
+        except TemplateRewritesContent:  # reported for the first row that needs it
+            return TemplateProfile(False, {}, {}, special_ids, added_ids)
         content = messages[index]["content"]
         if not target.body.endswith(content):
             return TemplateProfile(False, {}, {}, special_ids, added_ids)
@@ -153,7 +160,10 @@ def template_profile(tokenizer: Any) -> TemplateProfile:
             fast = _one_rendering_targets(tokenizer, messages, targets, profile)
             if fast is None:
                 continue
-            reference = [step_target(tokenizer, messages, i, t, special_ids) for i, t in sorted(targets.items())]
+            try:
+                reference = [step_target(tokenizer, messages, i, t, special_ids) for i, t in sorted(targets.items())]
+            except TemplateRewritesContent:
+                reference = None
             if fast != reference:
                 return TemplateProfile(False, leads, eots, special_ids, added_ids)
     return profile

@@ -13,7 +13,15 @@ from conftest import TOY_CORPUS, TRL_TEMPLATES, make_tokenizer, toy_rows
 
 from mrlm_hf.chat import end_of_turn_token_ids, render_observation_prompt
 from mrlm_hf.data import to_transitions, trajectories_from_rows
-from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, NotOneSequence, build_example, tokenize_trajectories
+from mrlm_hf.tokenize import (
+    ACTION,
+    CONTEXT,
+    OBSERVATION,
+    NotOneSequence,
+    TemplateRewritesContent,
+    build_example,
+    tokenize_trajectories,
+)
 
 CODE_CORPUS = (
     TOY_CORPUS + ["def f(x):\n    if x:\n        return x\n    return 0\n", "\n    indented line\n  two\n"] * 20
@@ -209,3 +217,11 @@ def test_world_model_prompt_and_end_of_turn_come_from_the_template():
     messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
     assert render_observation_prompt(tokenizer, messages) == "<|user|>\nx<|end|>\n<|assistant|>\ny<|end|>\n<|user|>\n"
     assert tokenizer.convert_ids_to_tokens(end_of_turn_token_ids(tokenizer)) == ["<|endoftext|>", "<|end|>"]
+
+
+def test_a_template_whose_turns_do_not_continue_its_generation_prompt_is_refused():
+    """DeepSeek-R1's generation prompt pre-fills '<think>\\n', which its rendered turns lack: refuse, naming the row."""
+    tokenizer = family_tokenizer("chatml")
+    tokenizer.chat_template = (TRL_TEMPLATES / "deepseek_r1_distill.jinja").read_text()
+    with pytest.raises(TemplateRewritesContent, match="Row 0: .*message 1 \\(assistant\\).*generation prompt"):
+        tokenize_trajectories(dataset_of(None, ["q", "r"], ["a"]), tokenizer, "behavioral_cloning", max_length=None)
