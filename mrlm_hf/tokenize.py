@@ -169,24 +169,30 @@ def template_profile(tokenizer: Any) -> TemplateProfile:
     return profile
 
 
-def _one_rendering_targets(
-    tokenizer: Any, messages: list[Message], targets: dict[int, int], profile: TemplateProfile
-) -> list[Target] | None:
-    """Targets read from one rendering of the whole chat (contents found with sentinels); ``None`` when a target's
-    content cannot be placed exactly."""
+def locate_contents(
+    tokenizer: Any, messages: list[Message], exact: Sequence[bool]
+) -> tuple[str, list[tuple[int, int] | None]]:
+    """Render ``messages`` once; return the text and the ``(start, end)`` span of each content with ``exact[i]`` set.
+
+    Contents are found between the template's own markup (a second rendering with sentinels for contents) as given
+    or trimmed; ``TemplateRewritesContent`` is raised when a requested one was rewritten otherwise. When the system
+    prompt is folded into the first user turn (Gemma), neither of those two can be requested."""
     text, rendered = render_chat_messages(tokenizer, messages)
     shift = len(messages) - len(rendered)  # 1 when the system prompt was folded into the first user turn
+    if shift and any(exact[:2]):
+        raise TemplateRewritesContent("The system prompt was folded into the first user turn: it has no own span.")
+    wanted = [any(exact[: 1 + shift])] + list(exact[1 + shift :])
     marks = [_MARK.format(i) for i in range(len(rendered))]
     marked = render_chat(tokenizer, [{**m, "content": s} for m, s in zip(rendered, marks)])
     pieces, rest = [], marked
-    for mark in marks:
+    for i, mark in enumerate(marks):
         head, found, rest = rest.partition(mark)
         if not found:
-            return None
+            raise TemplateRewritesContent(f"The chat template dropped or altered message {i + shift}.")
         pieces.append(head)
     pieces.append(rest)
     if not text.startswith(pieces[0]):
-        return None
+        raise TemplateRewritesContent("The chat template renders its markup differently with different contents.")
     pos, spans = len(pieces[0]), []
     for j, message in enumerate(rendered):
         after, content = pieces[j + 1], message["content"]
@@ -196,19 +202,33 @@ def _one_rendering_targets(
                 span = (pos, pos + len(candidate))
                 break
         if span is None:
-            if j + shift in targets:
-                return None
             end = len(text) - len(after) if j == len(rendered) - 1 else text.find(after, pos)
-            if end < pos:
-                return None
+            if wanted[j] or end < pos:
+                raise TemplateRewritesContent(
+                    f"The chat template rewrites the content of message {j + shift} ({message['role']}) beyond "
+                    "trimming it, so it cannot be located in one rendering."
+                )
             span = (pos, end)
         spans.append(span)
         pos = span[1] + len(after)
     if pos != len(text):
+        raise TemplateRewritesContent("The chat template's rendering could not be split into its messages.")
+    spans = [None] * shift + spans
+    return text, [span if want else None for span, want in zip(spans, exact)]
+
+
+def _one_rendering_targets(
+    tokenizer: Any, messages: list[Message], targets: dict[int, int], profile: TemplateProfile
+) -> list[Target] | None:
+    """Targets read from one rendering of the whole chat (``locate_contents``); ``None`` when a target's content
+    cannot be placed exactly."""
+    try:
+        text, spans = locate_contents(tokenizer, messages, [i in targets for i in range(len(messages))])
+    except TemplateRewritesContent:
         return None
     out = []
     for i, token_type in sorted(targets.items()):
-        (start, end), role = spans[i - shift], messages[i]["role"]
+        (start, end), role = spans[i], messages[i]["role"]
         lead, eot = profile.leads[role], profile.eots[role]
         if text[start - len(lead) : start] != lead or not text.startswith(eot, end):
             return None
