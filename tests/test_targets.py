@@ -179,23 +179,28 @@ def test_qwen3_trains_every_action_as_generated():
 
 
 def test_an_example_that_fits_with_its_system_prompt_is_kept():
-    """Qwen2.5 inserts a long default system prompt when none is given: dropping ours would make it longer."""
+    """Qwen2.5 inserts a long default system prompt when none is given: dropping ours makes an example longer, so
+    the past steps go and the system prompt stays."""
     tokenizer = family_tokenizer("qwen2_5")
-    observations, actions = ["Add 2 and 2.", "Correct!"], ["4"]
-    full = build_example(tokenizer, "Be brief.", observations, actions, [0], "behavioral_cloning", None)
-    kept = build_example(
-        tokenizer, "Be brief.", observations, actions, [0], "behavioral_cloning", len(full["input_ids"])
-    )
-    assert kept == full
+    observations, actions = [f"Step {i}: observe." for i in range(6)], [f"move {i}" for i in range(5)]
+    minimal = build_example(tokenizer, "Be brief.", observations[4:], actions[4:], [0], "behavioral_cloning", None)
+    limit = len(minimal["input_ids"])
+    without_system = build_example(tokenizer, None, observations[4:], actions[4:], [0], "behavioral_cloning", None)
+    assert len(without_system["input_ids"]) > limit
+    cut = build_example(tokenizer, "Be brief.", observations, actions, [4], "behavioral_cloning", limit)
+    assert cut == minimal
 
 
 @pytest.mark.parametrize("family", ["chatml", "gemma", "qwen2_5"])
 def test_truncation_keeps_the_most_context_that_fits(family):
     tokenizer = family_tokenizer(family)
-    observations = [f"Step {i}: a long observation with many words." for i in range(8)]
-    actions = [f"action {i}" for i in range(7)]
+    # Past steps of digits (one token per character) and a wordy system prompt (several characters per token): a
+    # size estimate from characters would drop too much.
+    observations = [" ".join(str(i) * 12) for i in range(8)]
+    actions = [f"{i}{i}" for i in range(7)]
+    system = "What is the answer? The answer is correct. Try again. " * 4
 
-    def length(drop: int, system: str | None = SYSTEM) -> int:
+    def length(drop: int, system: str | None = system) -> int:
         """Length with past steps 1..drop removed (the task o_0 and the trained step 6 kept)."""
         keep = [0, *range(drop + 1, 7)]
         example = build_example(tokenizer, system, [observations[i] for i in keep] + [observations[7]],
@@ -203,11 +208,11 @@ def test_truncation_keeps_the_most_context_that_fits(family):
         return len(example["input_ids"])
 
     for drop in (1, 3, 5):
-        limit = length(drop)
-        cut = build_example(tokenizer, SYSTEM, observations, actions, [6], "behavioral_cloning", limit)
-        assert len(cut["input_ids"]) == limit  # exactly `drop` steps went, not more
+        limit = length(drop) + 3  # a little room, less than a step
+        cut = build_example(tokenizer, system, observations, actions, [6], "behavioral_cloning", limit)
+        assert len(cut["input_ids"]) == length(drop)  # exactly `drop` steps went, not more
         text = tokenizer.decode(cut["input_ids"])
-        assert SYSTEM in text and observations[0] in text and observations[drop + 1] in text
+        assert system.strip() in text and observations[0] in text and observations[drop + 1] in text
         assert observations[drop] not in text
         assert length(drop - 1) > limit  # one step fewer dropped would not fit
 
