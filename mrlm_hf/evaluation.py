@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from mrlm_hf.chat import trajectory_messages
+from mrlm_hf.chat import render_observation_prompt, trajectory_messages
 from mrlm_hf.data import to_transitions, trajectory_stats
 from mrlm_hf.policies import Policy, TransformersPolicy
 from mrlm_hf.rollout import EnvSpec, collect_trajectories
@@ -105,20 +105,6 @@ def evaluate_world_model(
 def _generate_observations(generator: TransformersPolicy, conversations: list[list[dict[str, str]]]) -> list[str]:
     """Generate the next observation turn: render the chat, open an observation turn, and decode until its end."""
     tokenizer = generator.tokenizer
-    header = observation_header(tokenizer)
-    prompts = [tokenizer.apply_chat_template(c, tokenize=False) + header for c in conversations]
+    prompts = [render_observation_prompt(tokenizer, c) for c in conversations]
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     return tokenizer.batch_decode(generator.generate_tokens(ids), skip_special_tokens=True)
-
-
-def observation_header(tokenizer: Any) -> str:
-    """The markup that opens an observation (user) turn after an assistant turn in this chat template."""
-    from mrlm_hf.tokenize import locate_contents
-
-    base = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-    before = tokenizer.apply_chat_template(base, tokenize=False)
-    text, spans = locate_contents(tokenizer, [*base, {"role": "user", "content": "z"}], [False, False, True])
-    start = spans[2][0]
-    if text.startswith(before):
-        return text[len(before) : start]
-    return text[spans[1][1] : start]

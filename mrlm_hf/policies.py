@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from mrlm_hf.attention import decoding_attention
-from mrlm_hf.chat import Message, fold_system_prompt
+from mrlm_hf.chat import Message, end_of_turn_token_ids, render_generation_prompt
 from mrlm_hf.envs.base import TextEnv
 
 
@@ -55,26 +55,6 @@ class RandomPolicy:
         if envs is None:
             raise ValueError("RandomPolicy needs the environments (it asks them for a random action).")
         return [env.sample_action(self.rng) for env in envs]
-
-
-def end_of_turn_token_ids(tokenizer: Any) -> list[int]:
-    """The token(s) that end an assistant turn in this tokenizer's chat template, plus EOS."""
-    from mrlm_hf.tokenize import locate_contents
-
-    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-    try:
-        text, spans = locate_contents(tokenizer, messages, [False, True])
-    except Exception:  # a template we cannot analyse: fall back to EOS alone
-        return ids
-    end = spans[1][1]
-    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    for token_id, (start, _) in zip(encoding["input_ids"], encoding["offset_mapping"]):
-        if start >= end:
-            if token_id in tokenizer.all_special_ids or token_id in tokenizer.added_tokens_decoder:
-                ids.append(token_id)
-            break
-    return list(dict.fromkeys(ids))
 
 
 class TransformersPolicy:
@@ -128,14 +108,7 @@ class TransformersPolicy:
 
     def prompts(self, conversations: list[list[Message]]) -> list[str]:
         """Chat-template prompts ending with the assistant header."""
-        out = []
-        for messages in conversations:
-            try:
-                out.append(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-            except Exception:
-                folded = fold_system_prompt(messages)
-                out.append(self.tokenizer.apply_chat_template(folded, tokenize=False, add_generation_prompt=True))
-        return out
+        return [render_generation_prompt(self.tokenizer, messages) for messages in conversations]
 
     @torch.no_grad()
     def generate_tokens(self, prompts: list[list[int]], **overrides: Any) -> list[list[int]]:
