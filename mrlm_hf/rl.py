@@ -37,9 +37,10 @@ from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
 from mrlm_hf.tokenize import TemplateRewritesContent, locate_contents
 
-# A generation backend: token-id contexts and a token budget in, sampled continuation ids out (each cut after its
-# first end-of-turn token). ``TransformersPolicy.generate_tokens`` is one.
-GenerateFn = Callable[[list[list[int]], int], list[list[int]]]
+# A generation backend: token-id contexts, a token budget and the matching environments in, sampled continuation ids
+# out (each cut after its first end-of-turn token). The trainer's is ``TransformersPolicy.generate_tokens``; the
+# environments are there for scripted policies (tests, experts), as in the ``Policy`` protocol.
+GenerateFn = Callable[[list[list[int]], int, list[TextEnv]], list[list[int]]]
 
 
 # --------------------------------------------------------------------------- environments, stepped concurrently
@@ -286,6 +287,8 @@ class MultiTurnRollout:
                 "MultiTurnRollout needs the dataset rows (environment seeds) of the batch: use it through "
                 "mrlm_hf.rl.EnvGRPOTrainer, which passes them (TRL's rollout_func receives only the prompts)."
             )
+        if self.generate is not None:  # a given backend (a scripted policy in tests)
+            return self.rollout(rows, self.generate)
         from trl.models import unwrap_model_for_generation
 
         args = trainer.args
@@ -307,7 +310,7 @@ class MultiTurnRollout:
             self._policy.model = model
             policy = self._policy
 
-            def generate(contexts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+            def generate(contexts: list[list[int]], max_new_tokens: int, envs: list[TextEnv]) -> list[list[int]]:
                 return policy.generate_tokens(contexts, max_new_tokens=max_new_tokens)
 
             return self.rollout(rows, generate)
@@ -331,7 +334,7 @@ class MultiTurnRollout:
         while running := [e for e in episodes if not e.done]:
             budgets = [self._action_budget(e) for e in running]
             contexts = [e.prompt_ids + e.completion_ids for e in running]
-            sampled = generate(contexts, max(budgets))
+            sampled = generate(contexts, max(budgets), [e.env for e in running])
             actions = [self._take_action(e, ids[:budget]) for e, ids, budget in zip(running, sampled, budgets)]
             results = map_envs(lambda env, action: env.step(action), [e.env for e in running], actions)
             for episode, (observation, reward, terminated, truncated, info) in zip(running, results):
