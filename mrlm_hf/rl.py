@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOConfig, GRPOTrainer, RLOOConfig
 
 from mrlm_hf.chat import Message, fold_system_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env
@@ -415,6 +415,27 @@ class EnvGRPOConfig(GRPOConfig):
         default=None, metadata={"help": "Demonstrations per micro-batch (default: per_device_train_batch_size)."}
     )
     sft_max_length: int | None = field(default=1024, metadata={"help": "Demonstration tokenization max_length."})
+
+    def __post_init__(self) -> None:
+        _default_bf16(self)
+        if self.sft_weight < 0:
+            raise ValueError(f"sft_weight must be >= 0; got {self.sft_weight}.")
+        super().__post_init__()
+
+
+@dataclass
+class EnvRLOOConfig(RLOOConfig):
+    """``RLOOConfig`` whose ``bf16`` default follows the machine (TRL's default, True, raises on a CPU)."""
+
+    def __post_init__(self) -> None:
+        _default_bf16(self)
+        super().__post_init__()
+
+
+def _default_bf16(config: Any) -> None:
+    """``bf16=None`` means: on where CUDA supports it and ``use_cpu`` is off (as ``TrajectorySFTConfig`` does)."""
+    if config.bf16 is None and not config.fp16:
+        config.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not config.use_cpu
 
 
 class EnvGRPOTrainer(GRPOTrainer):

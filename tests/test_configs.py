@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "recipes" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes" / "configs").glob("sft*.yaml")), ids=lambda p: p.name)
 def test_recipe_config_parses(path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "recipes"))
     from sft import make_parser
