@@ -21,6 +21,7 @@ from mrlm_hf.data import (
 from mrlm_hf.envs import TextEnv, list_envs, make_env, register_env
 from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
 from mrlm_hf.policies import ExpertPolicy, OpenAIPolicy, Policy, RandomPolicy, TransformersPolicy
+from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, EnvReward, EnvRLOOConfig, MultiTurnRollout, env_prompt_dataset
 from mrlm_hf.rollout import collect_trajectories
 from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, build_example, tokenize_trajectories
 from mrlm_hf.trainer import TrajectorySFTTrainer
@@ -33,7 +34,12 @@ __all__ = [
     "OBSERVATION",
     "TRAJECTORY_FEATURES",
     "TRANSITION_FEATURES",
+    "EnvGRPOConfig",
+    "EnvGRPOTrainer",
+    "EnvRLOOConfig",
+    "EnvReward",
     "ExpertPolicy",
+    "MultiTurnRollout",
     "OpenAIPolicy",
     "Policy",
     "RandomPolicy",
@@ -43,6 +49,7 @@ __all__ = [
     "TransformersPolicy",
     "build_example",
     "collect_trajectories",
+    "env_prompt_dataset",
     "evaluate_policy",
     "evaluate_world_model",
     "filter_by_reward",
