@@ -16,6 +16,11 @@ the observation, the next assistant header). Generation and training therefore s
 the dataset rows (TRL passes only the prompts, and the environment seed lives in the row) and adds an optional
 behavioral-cloning regulariser (``sft_weight``). ``EnvReward`` scores single-turn completions by stepping a fresh
 environment, for ``RLOOTrainer`` (which has no rollout hook) or a plain ``GRPOTrainer``.
+
+Generation servers: an OpenAI-compatible server (``OpenAIPolicy``) answers with text, not the ids it sampled, and
+never sees the updated weights, so it cannot drive on-policy training here; it stays the tool for collection and
+evaluation. Users with vLLM train single-turn tasks with TRL's own integration (``use_vllm=True``, ``trl vllm-serve``,
+which syncs weights and returns ids and logprobs) and ``EnvReward``; multi-turn rollouts run in process.
 """
 
 from __future__ import annotations
