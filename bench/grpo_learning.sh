@@ -13,6 +13,6 @@ python3 recipes/grpo.py --model_name_or_path /tmp/sft --output_dir /tmp/grpo_sft
 [ -z "$SKIP_SCRATCH" ] && python3 recipes/grpo.py --output_dir /tmp/grpo_scratch $COMMON > /tmp/grpo_scratch.log 2>&1 &
 wait
 echo "done $(( $(date +%s) - T0 ))s"
-for r in grpo_sft grpo_scratch; do cp /tmp/$r/summary.json $OUT/${r}_summary.json; cp /tmp/$r/log_history.json $OUT/${r}_log.json; tail -c 1500 /tmp/$r.log; done
+for r in grpo_sft $([ -z "$SKIP_SCRATCH" ] && echo grpo_scratch); do cp /tmp/$r/summary.json $OUT/${r}_summary.json; cp /tmp/$r/log_history.json $OUT/${r}_log.json; tail -c 1500 /tmp/$r.log; done
 tail -c 800 /tmp/sft.log
 cat $OUT/*summary.json
