@@ -30,6 +30,7 @@ from mrlm_hf.preferences import (
     load_preference_pairs,
     save_preference_pairs,
 )
+from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, EnvReward, EnvRLOOConfig, MultiTurnRollout, env_prompt_dataset
 from mrlm_hf.rollout import collect_trajectories
 from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, build_example, tokenize_trajectories
 from mrlm_hf.trainer import TrajectorySFTTrainer
@@ -43,7 +44,12 @@ __all__ = [
     "PREFERENCE_FEATURES",
     "TRAJECTORY_FEATURES",
     "TRANSITION_FEATURES",
+    "EnvGRPOConfig",
+    "EnvGRPOTrainer",
+    "EnvRLOOConfig",
+    "EnvReward",
     "ExpertPolicy",
+    "MultiTurnRollout",
     "OpenAIPolicy",
     "Policy",
     "RandomPolicy",
@@ -56,6 +62,7 @@ __all__ = [
     "build_preference_pairs",
     "collect_preference_pairs",
     "collect_trajectories",
+    "env_prompt_dataset",
     "evaluate_policy",
     "evaluate_world_model",
     "filter_by_reward",

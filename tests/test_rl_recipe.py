@@ -1,0 +1,67 @@
+"""The RL recipes: GRPO (multi-turn, with the BC regulariser) and RLOO run offline on a CPU in a few steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+CONFIGS = RECIPES / "configs"
+TINY = [
+    "--max_steps", "2", "--num_prompts", "4", "--per_device_train_batch_size", "4", "--num_generations", "2",
+    "--eval_episodes", "2", "--sft_episodes", "8", "--tiny_hidden_size", "32", "--tiny_vocab_size", "300",
+    "--logging_steps", "1",
+]  # fmt: skip
+
+
+def run(script: str, tmp_path: Path, *flags: str) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "TRL_EXPERIMENTAL_SILENCE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(RECIPES / script), *flags], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(tmp_path):
+    out = tmp_path / "grpo"
+    run(
+        "grpo.py", tmp_path, "--config", str(CONFIGS / "grpo.yaml"), *TINY, "--output_dir", str(out),
+        "--max_completion_length", "40", "--max_turn_tokens", "8", "--sft_weight", "0.5",
+    )  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trainer"] == "grpo" and summary["sft_weight"] == 0.5 and summary["max_steps"] == 2
+    assert "after_success_rate" in summary and summary["env_kwargs"]["max_turns"] == 3
+    logs = json.loads((out / "log_history.json").read_text())
+    steps = [h for h in logs if "loss" in h]
+    assert len(steps) == 2 and all("sft/nll" in h and "rewards/episode_return_reward/mean" in h for h in steps)
+    assert (out / "config.json").exists() and (out / "tokenizer_config.json").exists()
+
+    rloo = tmp_path / "rloo"
+    run(
+        "rloo.py", tmp_path, "--config", str(CONFIGS / "grpo_rloo.yaml"), *TINY, "--output_dir", str(rloo),
+        "--model_name_or_path", str(out), "--max_completion_length", "8",
+    )  # fmt: skip
+    summary = json.loads((rloo / "summary.json").read_text())
+    assert summary["trainer"] == "rloo" and summary["last_reward"] is not None
+    logs = json.loads((rloo / "log_history.json").read_text())
+    assert any("rewards/env_reward/mean" in h for h in logs)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("grpo*.yaml")), ids=lambda p: p.name)
+def test_rl_configs_parse(path, monkeypatch):
+    monkeypatch.syspath_prepend(str(RECIPES))
+    from grpo import make_parser
+    from rloo import RLOO_DEFAULTS
+
+    from mrlm_hf.rl import EnvRLOOConfig
+
+    parser = make_parser(EnvRLOOConfig, RLOO_DEFAULTS) if "rloo" in path.name else make_parser()
+    rl_args, args, _ = parser.parse_args_and_config(["--config", str(path), "--use_cpu", "true"])
+    assert rl_args.env_name and args.num_generations >= 2 and args.bf16 is False
