@@ -304,31 +304,39 @@ def save_trajectories(dataset: Dataset, path: str | os.PathLike, format: str | N
     return path
 
 
-def load_trajectories(path: str | os.PathLike, format: str | None = None) -> Dataset:
-    """Load what ``save_trajectories`` wrote (or any parquet/JSON-lines file with the schema's columns), validated
-    (``validate_trajectories``). An empty JSON-lines file is an empty dataset with the schema."""
+def read_saved_dataset(path: str | os.PathLike, format: str | None = None) -> Dataset | None:
+    """Read a dataset written by ``save_trajectories`` (a directory, ``*.parquet`` or ``*.jsonl``) without checking
+    its schema; ``None`` for an empty file. Trajectory columns get ``TRAJECTORY_FEATURES``. A truncated or corrupt
+    file raises an error that names it and says how to recover."""
     path = Path(path)
     format = format or _format_of(path)
     if not path.exists():
-        raise FileNotFoundError(f"No trajectory dataset at {path}.")
+        raise FileNotFoundError(f"No dataset at {path}.")
     if format == "arrow":
         loaded = load_from_disk(str(path))
-        dataset = loaded["train"] if isinstance(loaded, DatasetDict) else loaded
-    else:
-        builder = "parquet" if format == "parquet" else "json"
-        if builder == "json" and not _first_line(path).strip():
-            return trajectories_from_rows([])
-        try:
-            features = TRAJECTORY_FEATURES if _has_trajectory_columns(path, builder) else None
-            if builder == "parquet" and pq.ParquetFile(str(path)).metadata.num_rows == 0:
-                return trajectories_from_rows([])  # load_dataset cannot build a split from zero rows
-            dataset = load_dataset(builder, data_files=str(path), split="train", features=features)
-        except Exception as exc:
-            raise ValueError(
-                f"Could not read {path} as {format} ({type(exc).__name__}: {exc}). The file is truncated or corrupt "
-                "(e.g. cut by a crash or a full disk): write it again with save_trajectories, or, for a shard of "
-                "collect_trajectories(shard_dir=...), delete it and rerun the same collection to replay its episodes."
-            ) from exc
+        return loaded["train"] if isinstance(loaded, DatasetDict) else loaded
+    builder = "parquet" if format == "parquet" else "json"
+    if builder == "json" and not _first_line(path).strip():
+        return None
+    try:
+        features = TRAJECTORY_FEATURES if _has_trajectory_columns(path, builder) else None
+        if builder == "parquet" and pq.ParquetFile(str(path)).metadata.num_rows == 0:
+            return None  # load_dataset cannot build a split from zero rows
+        return load_dataset(builder, data_files=str(path), split="train", features=features)
+    except Exception as exc:
+        raise ValueError(
+            f"Could not read {path} as {format} ({type(exc).__name__}: {exc}). The file is truncated or corrupt "
+            "(e.g. cut by a crash or a full disk): write it again with save_trajectories, or, for a shard of "
+            "collect_trajectories(shard_dir=...), delete it and rerun the same collection to replay its episodes."
+        ) from exc
+
+
+def load_trajectories(path: str | os.PathLike, format: str | None = None) -> Dataset:
+    """Load what ``save_trajectories`` wrote (or any parquet/JSON-lines file with the schema's columns), validated
+    (``validate_trajectories``). An empty file is an empty dataset with the schema."""
+    dataset = read_saved_dataset(path, format)
+    if dataset is None:
+        return trajectories_from_rows([])
     validate_trajectories(dataset)
     return dataset
 

@@ -39,7 +39,7 @@ from datasets import Dataset, Features, List, Value
 from trl import DPOTrainer
 
 from mrlm_hf.chat import ACTION_ROLE, Message, fold_system_prompt, trajectory_messages
-from mrlm_hf.data import load_trajectories, save_trajectories, trajectories_from_rows
+from mrlm_hf.data import read_saved_dataset, save_trajectories, trajectories_from_rows, validate_trajectories
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import Policy, end_of_turn_token_ids
 from mrlm_hf.rollout import EnvSpec, collect_trajectories
@@ -96,6 +96,7 @@ def build_preference_pairs(
             f"build_preference_pairs needs a trajectory dataset (mrlm_hf.TRAJECTORY_FEATURES); columns {missing} "
             f"are missing (got {trajectories.column_names})."
         )
+    validate_trajectories(trajectories)  # lengths, types, finite rewards: errors name the row and the column
     # A trie of states: node (group, o_0) at step 0, then (parent node, a_{k-1}, o_k); O(T) keys per trajectory.
     nodes: dict[tuple, int] = {}
     where: list[tuple[tuple, int, int]] = []  # node -> (group, a row through it, its step k)
@@ -103,16 +104,6 @@ def build_preference_pairs(
     histories: dict[int, tuple[list[str], list[str]]] = {}
     for index, row in enumerate(trajectories.select_columns(list(_REQUIRED))):
         observations, actions, rewards = row["observations"], row["actions"], row["rewards"]
-        if len(rewards) != len(actions):
-            raise ValueError(
-                f"Row {index}: column 'rewards' has {len(rewards)} entries for {len(actions)} actions; every action "
-                "needs its reward (fix or drop the row)."
-            )
-        if not len(actions) <= len(observations) <= len(actions) + 1:
-            raise ValueError(
-                f"Row {index}: column 'observations' has {len(observations)} entries for {len(actions)} actions; a "
-                "trajectory has one observation per action plus (optionally) the last one."
-            )
         group = (row["env_name"], row["env_kwargs"], row["seed"], row["agent_id"], row["system_prompt"] or "")
         returns_to_go, to_go = [0.0] * len(actions), 0.0
         for k in reversed(range(len(actions))):
@@ -368,7 +359,9 @@ def save_preference_pairs(dataset: Dataset, path: str | os.PathLike, format: str
 
 def load_preference_pairs(path: str | os.PathLike, format: str | None = None) -> Dataset:
     """Load what ``save_preference_pairs`` wrote, with the ``PREFERENCE_FEATURES`` schema."""
-    dataset = load_trajectories(path, format)
+    dataset = read_saved_dataset(path, format)
+    if dataset is None:
+        return Dataset.from_dict({name: [] for name in PREFERENCE_FEATURES}, features=PREFERENCE_FEATURES)
     missing = [c for c in PREFERENCE_FEATURES if c not in dataset.column_names]
     if missing:
         raise ValueError(f"{path} is not a preference dataset: columns {missing} are missing.")

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +35,10 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig
 
-from mrlm_hf.chat import Message, fold_system_prompt, trajectory_messages
+from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
+from mrlm_hf.rollout import map_envs
 from mrlm_hf.tokenize import TemplateRewritesContent, locate_contents
 
 # A generation backend: token-id contexts, a token budget and the matching environments in, sampled continuation ids
@@ -48,23 +47,7 @@ from mrlm_hf.tokenize import TemplateRewritesContent, locate_contents
 GenerateFn = Callable[[list[list[int]], int, list[TextEnv]], list[list[int]]]
 
 
-# --------------------------------------------------------------------------- environments, stepped concurrently
-def _pool_size() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def map_envs(function: Callable[..., Any], *columns: Sequence[Any]) -> list[Any]:
-    """``[function(*args) for args in zip(*columns)]`` on a thread pool sized to the machine's cores.
-
-    Every reset and step of a batch goes through here, so environments that wait on a sandbox (code, tools) run
-    side by side; the single place to switch to another concurrent stepping helper."""
-    items = list(zip(*columns))
-    if len(items) <= 1:
-        return [function(*args) for args in items]
-    with ThreadPoolExecutor(max_workers=min(_pool_size(), len(items))) as pool:
-        return list(pool.map(lambda args: function(*args), items))
-
-
+# --------------------------------------------------------------------------- environments
 def _env_key(row: dict[str, Any]) -> tuple[str, str]:
     kwargs = row.get("env_kwargs") or "{}"
     if isinstance(kwargs, dict):
@@ -166,17 +149,6 @@ class EnvReward:
 
 
 # --------------------------------------------------------------------------- multi-turn rollouts as token ids
-def render_prompt(tokenizer: Any, messages: list[Message]) -> str:
-    """The chat up to ``messages`` followed by the assistant header (system folded for templates that refuse it)."""
-    try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    except Exception:
-        folded = fold_system_prompt(messages)
-        if folded == messages:
-            raise
-        return tokenizer.apply_chat_template(folded, tokenize=False, add_generation_prompt=True)
-
-
 def environment_turn_ids(tokenizer: Any, messages: list[Message], generated_end: str = "") -> list[int]:
     """Ids of what the chat template adds after the last action of ``messages`` (which end with
     ``assistant: a_k, user: o_{k+1}``): the rest of the action's end-of-turn markup, the observation turn and the next
@@ -189,7 +161,7 @@ def environment_turn_ids(tokenizer: Any, messages: list[Message], generated_end:
     exact[-2] = True
     text, spans = locate_contents(tokenizer, messages, exact)
     end = spans[-2][1]
-    prompt = render_prompt(tokenizer, messages)
+    prompt = render_generation_prompt(tokenizer, messages)
     if prompt[:end] != text[:end]:
         raise TemplateRewritesContent(
             "The chat template renders earlier turns differently once a generation prompt is added, so an episode "
@@ -333,7 +305,9 @@ class MultiTurnRollout:
         episodes = []
         for env, row, (observation, _) in zip(envs, rows, resets):
             messages = trajectory_messages(env.system_prompt, [observation], [])
-            prompt_ids = self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
+            prompt_ids = self.tokenizer(render_generation_prompt(self.tokenizer, messages), add_special_tokens=False)[
+                "input_ids"
+            ]
             episodes.append(Episode(env, int(row["seed"]), prompt_ids, [observation]))
 
         while running := [e for e in episodes if not e.done]:

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,21 @@ def default_step_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def map_envs(
+    function: Callable[..., Any], envs: Sequence[TextEnv], *columns: Sequence[Any], workers: int | None = None
+) -> list[Any]:
+    """``[function(env, *args) for env, *args in zip(envs, *columns)]``, the environments stepped concurrently.
+
+    Sandboxed code and tool executions are subprocesses, so threads overlap them. Results keep the input order.
+    Environments that may share state (``concurrent_steps = False``) run one after another."""
+    items = list(zip(envs, *columns))
+    workers = default_step_workers() if workers is None else workers
+    if workers <= 1 or len(items) <= 1 or not all(getattr(env, "concurrent_steps", True) for env in envs):
+        return [function(*args) for args in items]
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="mrlm-step") as pool:
+        return list(pool.map(lambda args: function(*args), items))
 
 
 def policy_identity(policy: Any) -> str:
@@ -237,8 +252,6 @@ def _collect(
 
     bar = tqdm(total=num_episodes, initial=len(done_episodes), desc=f"Rollouts ({env_name})", disable=not progress)
     steps = 0
-    concurrent = workers > 1 and len(envs) > 1 and all(getattr(e, "concurrent_steps", True) for e in envs)
-    pool = ThreadPoolExecutor(min(workers, len(envs)), thread_name_prefix="mrlm-step") if concurrent else None
     try:
         while any(slot is not None for slot in slots):
             active = [i for i, slot in enumerate(slots) if slot is not None]
@@ -247,10 +260,13 @@ def _collect(
             if len(actions) != len(episodes):
                 raise ValueError(f"The policy returned {len(actions)} actions for {len(episodes)} conversations.")
             steps += len(episodes)
-            if pool is not None and len(episodes) > 1:  # environments are independent: step them at once
-                ended = list(pool.map(_Episode.step, episodes, actions))
-            else:
-                ended = [episode.step(action) for episode, action in zip(episodes, actions)]
+            ended = map_envs(
+                lambda env, episode, action: episode.step(action),
+                [e.env for e in episodes],
+                episodes,
+                actions,
+                workers=workers,
+            )
             for slot_index, episode, done in zip(active, episodes, ended):  # in slot order, as stepped serially
                 if not done:
                     continue
@@ -264,8 +280,6 @@ def _collect(
             bar.set_postfix(steps=steps)
     finally:
         bar.close()
-        if pool is not None:
-            pool.shutdown(wait=True)
         if shards:
             shards.flush()
     if shards:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import make_tokenizer
+from datasets import Dataset
 from trl import DPOConfig
 
 from mrlm_hf import ExpertPolicy, RandomPolicy, collect_trajectories, make_env
@@ -69,9 +70,12 @@ def test_max_pairs_per_state_keeps_the_largest_gaps():
 
 
 def test_bad_rows_are_named():
-    data = trajectories_from_rows([_row(0, ["a"], [1.0]), _row(0, ["a", "b"], [1.0])])
-    with pytest.raises(ValueError, match="Row 1: column 'rewards'"):
-        build_preference_pairs(data)
+    with pytest.raises(ValueError, match="row 1: column 'rewards'"):  # refused where trajectories are built
+        trajectories_from_rows([_row(0, ["a"], [1.0]), _row(0, ["a", "b"], [1.0])])
+    data = trajectories_from_rows([_row(0, ["a"], [1.0]), _row(0, ["a", "b"], [1.0, 0.0])])
+    bad = Dataset.from_list([*data.select([0]), {**data[1], "rewards": [1.0]}], features=data.features)
+    with pytest.raises(ValueError, match="row 1: column 'rewards'"):  # and again by build_preference_pairs
+        build_preference_pairs(bad)
     with pytest.raises(ValueError, match="min_return_gap"):
         build_preference_pairs(data, min_return_gap=-1)
     with pytest.raises(ValueError, match="missing"):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TEMPLATE_SPECS, make_tokenizer
 
-from mrlm_hf.chat import trajectory_messages
+from mrlm_hf.chat import render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env, register_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at
 from mrlm_hf.rl import (
@@ -18,7 +18,6 @@ from mrlm_hf.rl import (
     MultiTurnRollout,
     env_prompt_dataset,
     environment_turn_ids,
-    render_prompt,
 )
 from mrlm_hf.tiny import build_model
 
@@ -176,7 +175,7 @@ def test_grpo_batch_masks_are_exact(template, tmp_path):
         env2.reset(seed=row["seed"])
         observations[1] = env2.step(actions[0])[0]
         messages = trajectory_messages(env.system_prompt, observations, actions)
-        rendered = render_prompt(tokenizer, messages[:-1])  # ... up to the second action's header
+        rendered = render_generation_prompt(tokenizer, messages[:-1])  # ... up to the second action's header
         text = tokenizer.decode(prompt_ids + ids)
         assert text == rendered + actions[1] + eot
     assert batch["advantages"].shape == (4,)
