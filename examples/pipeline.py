@@ -1,13 +1,12 @@
-"""The MRLM workflow on one machine: SFT -> (GRPO) -> DPO, each stage loading the previous stage's saved model.
+"""The MRLM workflow on one machine: SFT -> GRPO -> DPO, each stage loading the previous stage's saved model.
 
     python examples/pipeline.py                          # tiny model, CPU, a few minutes
-    python examples/pipeline.py --output_dir outputs/pipeline --env_kwargs '{"difficulty": 1}'
+    python examples/pipeline.py --env_name math --env_kwargs '{"difficulty": 1}' --stages sft,dpo
 
-Each stage is a recipe's ``main`` (``recipes/sft.py``, ``recipes/dpo.py``) called with the same flags a user would
-type, so a stage behaves exactly like its command line. After each stage, the saved model is loaded back from its
+Each stage is a recipe's ``main`` (``recipes/sft.py``, ``recipes/grpo.py``, ``recipes/dpo.py``) called with the
+same flags a user would type, so a stage behaves exactly like its command line. After each stage, the saved model is loaded back from its
 directory and scored on the same held-out seeds (``mrlm_hf.evaluation.EVAL_SEED`` on), greedy; the results go to
 ``<output_dir>/results.json`` with the date, the machine and the wall time of every stage.
-A GRPO stage goes between SFT and DPO: a function ``(previous_model_dir, output_dir) -> None`` in ``STAGES``.
 """
 
 from __future__ import annotations
@@ -48,6 +47,14 @@ def sft_stage(previous: str | None, output_dir: str, env_name: str, env_kwargs: 
     _run_recipe("sft", flags)
 
 
+def grpo_stage(previous: str | None, output_dir: str, env_name: str, env_kwargs: str, extra: list[str]) -> None:
+    """Multi-turn GRPO from the previous stage's model: groups of episodes on the same seed, group-relative returns."""
+    flags = ["--output_dir", output_dir, "--env_name", env_name, "--env_kwargs", env_kwargs, "--eval_episodes", "0"]
+    if previous:
+        flags += ["--model_name_or_path", previous]
+    _run_recipe("grpo", [*flags, *extra])
+
+
 def dpo_stage(previous: str | None, output_dir: str, env_name: str, env_kwargs: str, extra: list[str]) -> None:
     """On-policy DPO: the previous stage's model samples continuations at shared states; pairs by return."""
     flags = ["--output_dir", output_dir, "--env_name", env_name, "--env_kwargs", env_kwargs]
@@ -57,9 +64,14 @@ def dpo_stage(previous: str | None, output_dir: str, env_name: str, env_kwargs: 
     _run_recipe("dpo", flags)
 
 
-#: (name, stage function, extra flags for the tiny CPU run). The GRPO stage goes between these two.
+#: (name, stage function, extra flags for the tiny CPU run).
 STAGES = [
-    ("sft", sft_stage, ["--max_steps", "150"]),
+    ("sft", sft_stage, ["--max_steps", "300"]),
+    (
+        "grpo",
+        grpo_stage,
+        ["--max_steps", "30", "--num_prompts", "120", "--max_completion_length", "512", "--max_turn_tokens", "8"],
+    ),
     ("dpo", dpo_stage, ["--max_steps", "40", "--learning_rate", "5e-5", "--num_states", "128"]),
 ]
 
@@ -77,8 +89,8 @@ def held_out_success(model_dir: str, env_name: str, env_kwargs: dict, episodes: 
 def main() -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="outputs/pipeline")
-    parser.add_argument("--env_name", default="math")
-    parser.add_argument("--env_kwargs", default='{"difficulty": 1}')
+    parser.add_argument("--env_name", default="gridworld")
+    parser.add_argument("--env_kwargs", default='{"size": 5, "difficulty": 0, "max_turns": 15}')
     parser.add_argument("--eval_episodes", type=int, default=64)
     parser.add_argument("--stages", default=",".join(name for name, _, _ in STAGES), help="Comma-separated subset.")
     options = parser.parse_args()
