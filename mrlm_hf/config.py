@@ -219,7 +219,9 @@ class TrajectorySFTConfig(SFTConfig):
         default=None,
         metadata={
             "help": "Pack examples into rows of max_length (packing_strategy) and train on padding-free batches. "
-            "Unset: true under fast_gpu_defaults on a CUDA machine, else false."
+            "Unset: true under fast_gpu_defaults on a CUDA machine, else false.",
+            "nargs": "?",
+            "const": True,
         },
     )
     activation_checkpointing: bool | None = field(

@@ -136,5 +136,6 @@ def test_recipe_renamed_fields_keep_their_old_names(monkeypatch):
     }
     assert (env_args.dataset_episodes, env_args.dataset_policy, env_args.dataset_seed) == (7, "random", 3)
     assert env_args.num_episodes is None
-    env_args, _, _ = make_parser().parse_args_and_config(["--dataset_episodes", "5", "--use_cpu"])
+    env_args, args, _ = make_parser().parse_args_and_config(["--dataset_episodes", "5", "--use_cpu", "--packing"])
     assert env_args.dataset_episodes == 5
+    assert args.packing is True  # a bare flag still means true now that unset means "choose for me"
