@@ -8,10 +8,9 @@
   to each other and no block mask is materialised;
 * one new token per sequence against a KV cache with grouped-query heads (a decoding step) treats the query heads
   that share a key/value head as that head's query rows, so the cache is read once, where ``transformers``' SDPA
-  path, given a padding mask, first copies it once per query head (``repeat_kv``), which made attention 85% of a
-  decoding step (bench/RESULTS.md). Given each row's filled cache window (``cache_start``/``cache_used``, as
-  ``StaticDecoder`` passes them) and the FlashAttention kernel, it reads only those slots
-  (``cache_window_decode``); otherwise it is one SDPA call over the whole cache with the padding mask;
+  path, given a padding mask, first copies it once per query head (``repeat_kv``) and then reads every copy. Given
+  each row's filled cache window (``cache_start``/``cache_used``, as ``StaticDecoder`` passes them) and the
+  FlashAttention kernel, it reads only those slots (``cache_window_decode``); otherwise it is one SDPA call over the whole cache with the padding mask;
 * any other call (padded batches, prefill) is SDPA with the usual mask,
 
 so one model serves training and rollouts.
@@ -20,6 +19,7 @@ so one model serves training and rollouts.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 NAME = "varlen"
+logger = logging.getLogger(__name__)
 
 
 def varlen_available() -> bool:
@@ -160,8 +161,8 @@ def cache_window_decode(
 
     ``query`` (batch, heads, 1, dim); ``key``/``value`` the contiguous cache (batch, kv_heads, cache_len, dim);
     ``cache_start``/``cache_used`` (batch,) integers. One call of PyTorch's FlashAttention kernel for packed sequences
-    with per-sequence key counts (``seqused_k``): measured on an H200 with 256 rows, 33-41 instead of 45 µs per layer
-    (bench/RESULTS.md). Returns (batch, 1, heads, dim), like ``grouped_query_decode``."""
+    with per-sequence key counts (``seqused_k``), so left padding and unwritten slots are never read. Returns
+    (batch, 1, heads, dim), like ``grouped_query_decode``."""
     batch, heads, _, dim = query.shape
     kv_heads, cache_len = key.shape[1], key.shape[2]
     group = heads // kv_heads
@@ -259,7 +260,7 @@ def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
 
 
 def apply_fast_kernels(model: torch.nn.Module, padding_free: bool = True) -> list[str]:
-    """The fast GPU path measured in bench/RESULTS.md: packed-sequence attention for padding-free batches, and
+    """The fast GPU path (figures in bench/RESULTS.md): packed-sequence attention for padding-free batches, and
     Liger's fused RMSNorm/SwiGLU/RoPE kernels if ``liger-kernel`` is installed. Returns what was applied."""
     applied = []
     base = base_model(model)
@@ -267,17 +268,32 @@ def apply_fast_kernels(model: torch.nn.Module, padding_free: bool = True) -> lis
         register_varlen_attention()
         base.set_attn_implementation(NAME)
         applied.append("varlen_attention")
-    try:
-        from liger_kernel.transformers.monkey_patch import _apply_liger_kernel_to_instance
-    except ImportError:
-        return applied
-    try:
-        _apply_liger_kernel_to_instance(
-            base, rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False
-        )
+    if apply_liger_kernels(base):
         applied.append("liger_kernels")
-    except Exception as error:  # an architecture Liger does not know: keep the model as it is
-        import logging
-
-        logging.getLogger(__name__).warning("Liger kernels not applied: %s", error)
     return applied
+
+
+def apply_liger_kernels(model: torch.nn.Module) -> bool:
+    """Patch ``model`` in place with Liger's RMSNorm, SwiGLU and RoPE kernels through Liger's public per-architecture
+    function (``liger_kernel.transformers.apply_liger_kernel_to_<model_type>(model=...)``). Liger's losses stay off:
+    the trainer computes its own per-token loss. Returns False, leaving the model as it is, when ``liger-kernel`` is
+    not installed or has no function for this architecture."""
+    try:
+        import liger_kernel.transformers as liger
+    except ImportError:
+        return False
+    model_type = model.config.model_type
+    apply = getattr(liger, f"apply_liger_kernel_to_{model_type}", None)
+    if apply is None:
+        logger.warning("Liger kernels not applied: liger-kernel has no apply_liger_kernel_to_%s.", model_type)
+        return False
+    wanted = {
+        "rope": True,
+        "rms_norm": True,
+        "swiglu": True,
+        "cross_entropy": False,
+        "fused_linear_cross_entropy": False,
+    }
+    accepted = inspect.signature(apply).parameters  # e.g. Gemma's takes geglu, not swiglu
+    apply(model=model, **{name: value for name, value in wanted.items() if name in accepted})
+    return True

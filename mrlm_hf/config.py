@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, fields
 
@@ -9,17 +10,94 @@ from trl import SFTConfig
 
 from mrlm_hf.tokenize import LAYOUTS, MODES
 
+logger = logging.getLogger(__name__)
+
 COLLECT_POLICIES = ("model", "expert", "mix")
 SCHEDULES = ("weighted", "sequential")
 
 
 @dataclass
 class TrajectorySFTConfig(SFTConfig):
-    """Configuration of :class:`~mrlm_hf.trainer.TrajectorySFTTrainer`.
+    r"""Configuration of :class:`~mrlm_hf.trainer.TrajectorySFTTrainer`.
 
-    Every ``SFTConfig`` field keeps its meaning; the fields below are added. On a machine without CUDA, ``bf16``
-    defaults to ``False`` (TRL's ``True`` would raise there)."""
+    Every ``SFTConfig``/``TrainingArguments`` field keeps its meaning; the fields below are added, or choose a
+    default of their own when left unset (``None``).
 
+    Parameters:
+        > What is trained
+
+        mode (`str`, defaults to `"combined"`):
+            `"behavioral_cloning"` (the action tokens and their end-of-turn token), `"world_model"` (the observation
+            tokens after each action) or `"combined"` (both, weighted by `bc_weight` and `world_model_weight`).
+        bc_weight (`float`, defaults to `0.5`):
+            Weight of the behavioral-cloning loss (mean NLL over action tokens) in combined mode.
+        world_model_weight (`float`, defaults to `0.5`):
+            Weight of the world-model loss (mean NLL over next-observation tokens) in combined mode.
+        schedule (`str`, defaults to `"weighted"`):
+            `"weighted"`: every step trains both objectives with their weights. `"sequential"`: a world-model phase
+            (the first `world_model_phase_fraction` of the steps), then a behavioral-cloning phase.
+        world_model_phase_fraction (`float`, defaults to `0.5`):
+            Fraction of the steps spent in the world-model phase of the sequential schedule.
+
+        > The training data
+
+        layout (`str`, defaults to `"auto"`):
+            `"trajectory"` (one sequence per trajectory), `"transition"` (one example per step) or `"auto"`
+            (trajectory when it fits in `max_length`, else per step).
+        filter_low_reward (`bool`, defaults to `False`):
+            Drop trajectories whose return is below `min_reward_threshold` before training.
+        min_reward_threshold (`float`, defaults to `0.0`):
+            Return threshold used when `filter_low_reward` is set.
+
+        > Online collection (needs `env=` on the trainer)
+
+        collect_every (`int`, defaults to `0`):
+            Collect new trajectories every N optimizer steps (0: offline).
+        collect_episodes (`int`, defaults to `32`):
+            Episodes played at each collection, over all processes.
+        collect_policy (`str`, defaults to `"model"`):
+            Who acts: `"model"`, `"expert"` or `"mix"` (expert with probability `collect_expert_fraction`).
+        collect_expert_fraction (`float`, defaults to `0.5`):
+            Fraction of expert episodes when `collect_policy="mix"`.
+        collect_max_new_tokens (`int`, defaults to `64`):
+            Token budget per action when the model collects.
+        collect_temperature (`float`, defaults to `1.0`):
+            Sampling temperature of the model when it collects.
+        max_trajectories (`int`, defaults to `1000`):
+            Most trajectories kept in the training buffer (oldest dropped first).
+
+        > Evaluation on environments (at each evaluation)
+
+        eval_env_episodes (`int`, defaults to `0`):
+            Held-out episodes the model plays (`eval_env_success_rate`, ...; needs `env=` on the trainer).
+        eval_world_model_transitions (`int`, defaults to `0`):
+            Held-out transitions whose next observation the model predicts (`eval_wm_exact_match`, ...).
+        eval_max_new_tokens (`int`, *optional*):
+            Token budget per generated action or observation during evaluation; `None`: `collect_max_new_tokens`.
+        plot_learning_curve (`bool`, defaults to `True`):
+            Write `learning_curve.png` into `output_dir` at every save and at the end of training.
+
+        > Speed (`None`: chosen for you; an explicit value is always kept)
+
+        fast_gpu_defaults (`bool`, defaults to `True`):
+            On a CUDA machine: `packing` and no activation checkpointing where those are unset, packed-sequence
+            attention and Liger kernels (when installed). Logged once.
+        packing (`bool`, *optional*):
+            `None`: True under `fast_gpu_defaults` on CUDA, else False.
+        activation_checkpointing (`bool`, *optional*):
+            `None`: False under `fast_gpu_defaults` on CUDA, else True (TRL's default). `gradient_checkpointing` is
+            its deprecated alias.
+        ddp_find_unused_parameters (`bool`, *optional*):
+            `None`: False. Every parameter of a causal LM takes part in the loss, so DDP's search for unused ones
+            each step is wasted; set True for a model with parameters outside the loss.
+        ddp_broadcast_buffers (`bool`, *optional*):
+            `None`: False. A causal LM's buffers (rotary frequencies) are the same constants on every process, so
+            DDP need not broadcast them before every forward pass.
+
+    On a machine without CUDA, `bf16` defaults to `False` (TRL's `True` would raise there).
+    """
+
+    # ------------------------------------------------------------------ what is trained
     mode: str = field(
         default="combined",
         metadata={
@@ -37,6 +115,19 @@ class TrajectorySFTConfig(SFTConfig):
         default=0.5,
         metadata={"help": "Weight of the world-model loss (mean NLL over next-observation tokens) in combined mode."},
     )
+    schedule: str = field(
+        default="weighted",
+        metadata={
+            "help": "'weighted': every step trains bc_weight * BC + world_model_weight * WM. 'sequential': a "
+            "world-model phase (the first world_model_phase_fraction of the steps) followed by a behavioral-cloning "
+            "phase, in one run (implicit world modeling, then imitation). Needs mode='combined'.",
+            "choices": list(SCHEDULES),
+        },
+    )
+    world_model_phase_fraction: float = field(
+        default=0.5, metadata={"help": "Fraction of the training steps spent in the world-model phase (sequential)."}
+    )
+    # ------------------------------------------------------------------ the training data
     layout: str = field(
         default="auto",
         metadata={
@@ -53,19 +144,16 @@ class TrajectorySFTConfig(SFTConfig):
     min_reward_threshold: float = field(
         default=0.0, metadata={"help": "Return threshold used when filter_low_reward is set."}
     )
+    # ------------------------------------------------------------------ online collection
     collect_every: int = field(
         default=0,
         metadata={
             "help": "Collect new trajectories every N optimizer steps during training (0: offline, no collection)."
         },
     )
-    max_trajectories: int = field(
-        default=1000,
-        metadata={
-            "help": "Most trajectories kept in the training data during online collection (oldest dropped first)."
-        },
+    collect_episodes: int = field(
+        default=32, metadata={"help": "Episodes played at each online collection, over all processes."}
     )
-    collect_episodes: int = field(default=32, metadata={"help": "Episodes collected at each online collection."})
     collect_policy: str = field(
         default="model",
         metadata={
@@ -79,34 +167,18 @@ class TrajectorySFTConfig(SFTConfig):
         default=0.5, metadata={"help": "Fraction of expert episodes when collect_policy='mix'."}
     )
     collect_max_new_tokens: int = field(
-        default=64,
-        metadata={"help": "Token budget per action when the model collects or is evaluated on environments."},
+        default=64, metadata={"help": "Token budget per action when the model collects online."}
     )
     collect_temperature: float = field(
         default=1.0, metadata={"help": "Sampling temperature of the model during online collection."}
     )
-    schedule: str = field(
-        default="weighted",
+    max_trajectories: int = field(
+        default=1000,
         metadata={
-            "help": "'weighted': every step trains bc_weight * BC + world_model_weight * WM. 'sequential': a "
-            "world-model phase (the first world_model_phase_fraction of the steps) followed by a behavioral-cloning "
-            "phase, in one run (implicit world modeling, then imitation). Needs mode='combined'.",
-            "choices": list(SCHEDULES),
+            "help": "Most trajectories kept in the training data during online collection (oldest dropped first)."
         },
     )
-    world_model_phase_fraction: float = field(
-        default=0.5, metadata={"help": "Fraction of the training steps spent in the world-model phase (sequential)."}
-    )
-    fast_gpu_defaults: bool = field(
-        default=True,
-        metadata={
-            "help": "On a CUDA machine, use the measured fast settings: packing (bfd) with padding-free batches, "
-            "packed-sequence FlashAttention (attn 'varlen', when the model uses sdpa/eager), Liger's fused RMSNorm/"
-            "SwiGLU/RoPE kernels when liger-kernel is installed, and gradient_checkpointing=False (see "
-            "bench/RESULTS.md). These override packing and gradient_checkpointing; set false to choose them yourself "
-            "(e.g. gradient checkpointing for a model whose activations do not fit)."
-        },
-    )
+    # ------------------------------------------------------------------ evaluation on environments
     eval_env_episodes: int = field(
         default=0,
         metadata={
@@ -119,6 +191,68 @@ class TrajectorySFTConfig(SFTConfig):
         metadata={
             "help": "At each evaluation, score next-observation predictions on this many held-out transitions "
             "(eval_wm_exact_match, eval_wm_token_accuracy); 0 disables."
+        },
+    )
+    eval_max_new_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Token budget per generated action or observation during evaluation on environments "
+            "(default: collect_max_new_tokens)."
+        },
+    )
+    plot_learning_curve: bool = field(
+        default=True,
+        metadata={"help": "Write learning_curve.png into output_dir at every save and at the end of training."},
+    )
+    # ------------------------------------------------------------------ speed (None: chosen for you)
+    fast_gpu_defaults: bool = field(
+        default=True,
+        metadata={
+            "help": "On a CUDA machine, choose the fast settings for what is left unset: packing (bfd) with "
+            "padding-free batches and no activation checkpointing; and apply packed-sequence FlashAttention (attn "
+            "'varlen', when the model uses sdpa/eager) and Liger's fused RMSNorm/SwiGLU/RoPE kernels when "
+            "liger-kernel is installed (figures in bench/RESULTS.md). A packing or activation_checkpointing you set "
+            "is kept. What was chosen is logged once."
+        },
+    )
+    packing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Pack examples into rows of max_length (packing_strategy) and train on padding-free batches. "
+            "Unset: true under fast_gpu_defaults on a CUDA machine, else false.",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+    activation_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Recompute activations in the backward pass to save memory (slower). Unset: false under "
+            "fast_gpu_defaults on a CUDA machine, else true (TRL's default).",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Deprecated alias of activation_checkpointing (transformers 5.24).",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+    ddp_find_unused_parameters: bool | None = field(
+        default=None,
+        metadata={
+            "help": "DDP's find_unused_parameters. Unset: false (every parameter of a causal LM takes part in the "
+            "loss, so the search each step is wasted); set true for a model with parameters outside the loss."
+        },
+    )
+    ddp_broadcast_buffers: bool | None = field(
+        default=None,
+        metadata={
+            "help": "DDP's broadcast_buffers. Unset: false (a causal LM's buffers, such as rotary frequencies, are the "
+            "same constants on every process, so broadcasting them before every forward pass is wasted)."
         },
     )
 
@@ -159,14 +293,34 @@ class TrajectorySFTConfig(SFTConfig):
             raise ValueError(
                 "Online collection (collect_every > 0) needs max_steps > 0: the data grows while training."
             )
-        if self.fast_gpu_defaults and not self.use_cpu and _cuda_available():
-            self.gradient_checkpointing = False
-            self.packing = True
+        if self.eval_max_new_tokens is None:
+            self.eval_max_new_tokens = self.collect_max_new_tokens
+        if self.eval_max_new_tokens < 1:
+            raise ValueError(f"eval_max_new_tokens must be >= 1; got {self.eval_max_new_tokens}.")
+        self._choose_unset_defaults()
         if self.bf16 is None and not self.fp16:
             import torch
 
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not self.use_cpu
         super().__post_init__()
+
+    def _choose_unset_defaults(self) -> None:
+        """Fill the speed settings left ``None``; a value the user set is never changed. Logs the choice once."""
+        fast = self.fast_gpu_defaults and not self.use_cpu and _cuda_available()
+        chosen = {}
+        if self.packing is None:
+            self.packing = chosen["packing"] = fast
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = chosen["activation_checkpointing"] = not fast
+        if self.ddp_find_unused_parameters is None:
+            self.ddp_find_unused_parameters = chosen["ddp_find_unused_parameters"] = False
+        if self.ddp_broadcast_buffers is None:
+            self.ddp_broadcast_buffers = chosen["ddp_broadcast_buffers"] = False
+        _log_once(
+            "TrajectorySFTConfig chose "
+            + ", ".join(f"{name}={value}" for name, value in chosen.items())
+            + f" ({'fast_gpu_defaults on a CUDA machine' if fast else 'no fast GPU defaults'}); set them to override."
+        )
 
     def objective_weights(self, step: int = 0, max_steps: int = 0) -> tuple[float, float]:
         """``(action weight, observation weight)`` of the loss at optimizer step ``step`` of ``max_steps``."""
@@ -177,6 +331,15 @@ class TrajectorySFTConfig(SFTConfig):
         if self.mode == "world_model":
             return 0.0, 1.0
         return self.bc_weight, self.world_model_weight
+
+
+_LOGGED: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        logger.info(message)
 
 
 def _cuda_available() -> bool:

@@ -65,14 +65,14 @@ class StaticDecoder:
         compile = self.device.type == "cuda" if compile is None else compile
         if compile and any(getattr(m.forward, "__module__", "").startswith("liger_kernel") for m in model.modules()):
             logger.warning(
-                "This model carries Liger kernels (fast_gpu_defaults applies them for training): measured on an H200, "
-                "they keep the compiled decoding step out of one CUDA graph and make the static decoder ~6x slower "
+                "This model carries Liger kernels (fast_gpu_defaults applies them for training): they keep the "
+                "compiled decoding step out of one CUDA graph, which makes the static decoder several times slower "
                 "(bench/RESULTS.md). Decode with a model without them for speed."
             )
         self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False) if compile else self._decode
-        # The prefill compiles only the cache-free parts of the decoder layers: one graph per class for all layers,
-        # about 2 s of cold start on an H200. The whole model compiled took 71 s, and whole layers stop at 8 of 24
-        # (the cache is indexed by layer, so each layer is a new graph); bench/RESULTS.md.
+        # The prefill compiles only the cache-free parts of the decoder layers (norms, MLP): one graph per class
+        # serves all layers. Whole layers would each be a new graph (attention indexes the cache by layer), and compiling
+        # the whole model costs a long cold start (bench/RESULTS.md).
         self._compile_prefill = compile
         self._compiled_blocks: dict[torch.nn.Module, Any] | None = None
 

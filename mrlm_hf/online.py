@@ -1,8 +1,8 @@
 """Online collection: every ``collect_every`` optimizer steps, play new episodes and train on them too.
 
-How it works (``TrajectorySFTTrainer`` drives it when ``collect_every > 0``):
+How it works (``TrajectorySFTTrainer`` adds ``mrlm_hf.callbacks.OnlineCollectionCallback`` when ``collect_every > 0``):
 
-1. ``OnlineCollectionCallback.on_step_end`` calls ``OnlineCollector.collect`` at steps N, 2N, ...
+1. The callback's ``on_step_end`` calls ``OnlineCollector.collect`` at steps N, 2N, ...
 2. Every process plays ``collect_episodes / num_processes`` episodes with its own seeds (round ``k``, rank ``r``
    uses seeds ``ONLINE_SEED + (k * world + r) * n ...``), with the model being trained (``collect_policy='model'``),
    the environment's expert (``'expert'``) or a per-episode mix (``'mix'``). Each process writes what it plays as
@@ -23,19 +23,15 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from accelerate.utils import gather_object
 from datasets import Dataset, concatenate_datasets, load_dataset
-from transformers import TrainerCallback
 
 from mrlm_hf.data import TRAJECTORY_FEATURES, trajectory_stats
 from mrlm_hf.policies import ExpertPolicy, TransformersPolicy
 from mrlm_hf.rollout import collect_trajectories
-
-if TYPE_CHECKING:
-    from mrlm_hf.trainer import TrajectorySFTTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +62,12 @@ class LiveExamples(torch.utils.data.IterableDataset):
 
 
 class OnlineCollector:
-    """Holds the trajectory buffer of an online run and refreshes it with new episodes."""
+    """Holds the trajectory buffer of an online run and refreshes it with new episodes.
 
-    def __init__(self, trainer: TrajectorySFTTrainer, trajectories: Dataset, env: Any, env_kwargs: dict | None) -> None:
+    ``trainer`` is the ``TrajectorySFTTrainer`` being trained; the collector uses its public ``args``,
+    ``accelerator``, ``model``, ``processing_class`` and ``prepare_dataset`` (which tokenizes the buffer)."""
+
+    def __init__(self, trainer: Any, trajectories: Dataset, env: Any, env_kwargs: dict | None) -> None:
         if env is None:
             raise ValueError(
                 "Online collection (collect_every > 0) needs the environment: pass env=... to the trainer."
@@ -121,8 +120,9 @@ class OnlineCollector:
             temperature=args.collect_temperature,
         )
 
-    def collect(self) -> dict[str, float]:
-        """Play this round's episodes on every process, share them, refresh the buffer; returns statistics."""
+    def collect(self, global_step: int) -> dict[str, float]:
+        """Play this round's episodes on every process (at optimizer step ``global_step``), share them, refresh the
+        buffer; returns statistics."""
         args, accelerator = self.trainer.args, self.trainer.accelerator
         world, rank = accelerator.num_processes, accelerator.process_index
         per_rank = max(1, args.collect_episodes // world)
@@ -144,7 +144,7 @@ class OnlineCollector:
                         seed=seed + offset,
                         shard_dir=self.shard_root / f"rank-{rank}",
                         progress=accelerator.is_main_process,
-                        metadata={"online_round": self.rounds, "global_step": self.trainer.state.global_step},
+                        metadata={"online_round": self.rounds, "global_step": global_step},
                     )
                 )
         local = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
@@ -161,18 +161,3 @@ class OnlineCollector:
             "collect_episodes": stats["num_trajectories"],
             "buffer_trajectories": len(self.trajectories),
         }
-
-
-class OnlineCollectionCallback(TrainerCallback):
-    """Calls the trainer's collector every ``collect_every`` optimizer steps (not after the last one)."""
-
-    def __init__(self, trainer: TrajectorySFTTrainer) -> None:
-        self.trainer = trainer
-
-    def on_step_end(self, args, state, control, **kwargs):
-        every = args.collect_every
-        if every and state.global_step % every == 0 and state.global_step < state.max_steps:
-            stats = self.trainer.online.collect()
-            for key, value in stats.items():
-                self.trainer._metrics["train"][key] = [value]
-        return control

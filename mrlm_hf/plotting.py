@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 CURVE_FILE = "learning_curve.png"
 
 _PANELS = (
@@ -49,17 +47,3 @@ def plot_learning_curve(log_history: list[dict[str, Any]], path: str | Path) -> 
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-class LearningCurveCallback(TrainerCallback):
-    """Writes ``learning_curve.png`` into ``output_dir`` at every save and at the end of training."""
-
-    def _draw(self, args, state) -> None:
-        if state.is_world_process_zero:
-            plot_learning_curve(state.log_history, Path(args.output_dir) / CURVE_FILE)
-
-    def on_save(self, args, state, control, **kwargs):
-        self._draw(args, state)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self._draw(args, state)

@@ -19,18 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate.utils import broadcast_object_list
 from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedModel
 from trl import SFTTrainer, pack_dataset
 
 from mrlm_hf.attention import apply_fast_kernels
+from mrlm_hf.callbacks import EnvironmentEvaluationCallback, LearningCurveCallback, OnlineCollectionCallback
 from mrlm_hf.collator import TrajectoryCollator
 from mrlm_hf.config import TrajectorySFTConfig
 from mrlm_hf.data import TrajectoryCounts, filter_by_reward, validate_trajectories
-from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
-from mrlm_hf.online import OnlineCollectionCallback, OnlineCollector
-from mrlm_hf.plotting import LearningCurveCallback
+from mrlm_hf.online import OnlineCollector
 from mrlm_hf.tokenize import ACTION, OBSERVATION, mode_targets, tokenize_trajectories
 
 logger = logging.getLogger(__name__)
@@ -44,7 +42,10 @@ class TrajectorySFTTrainer(SFTTrainer):
 
     ``train_dataset``/``eval_dataset`` may be trajectory datasets (``mrlm_hf.rollout``), transition datasets
     (``mrlm_hf.data.to_transitions``) or datasets already tokenized with ``input_ids``, ``labels`` and
-    ``token_types``. Other arguments are those of ``trl.SFTTrainer``."""
+    ``token_types``. ``env``/``env_kwargs`` name the environment for online collection and evaluation. Other
+    arguments are those of ``trl.SFTTrainer``. The optional features are callbacks (``mrlm_hf.callbacks``) added
+    from ``args``: online collection (``collect_every``), evaluation on the environment (``eval_env_episodes``,
+    ``eval_world_model_transitions``) and the learning-curve plot (``plot_learning_curve``)."""
 
     _tag_names = ["trl", "sft", "mrlm_hf"]
     # compute_loss divides by token counts of the whole accumulated batch, so Trainer must not rescale it.
@@ -78,6 +79,10 @@ class TrajectorySFTTrainer(SFTTrainer):
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        if (args.eval_env_episodes or args.collect_every) and env is None:
+            raise ValueError("eval_env_episodes and collect_every need the environment: pass env=... (and env_kwargs).")
+        if args.collect_every > 0 and "observations" not in train_dataset.column_names:
+            raise ValueError("Online collection needs a trajectory dataset (not tokenized examples) to grow.")
         self.num_dropped_examples = 0
         self.env, self.env_kwargs = env, env_kwargs or {}
         raw_train, raw_eval = train_dataset, eval_dataset
@@ -94,6 +99,17 @@ class TrajectorySFTTrainer(SFTTrainer):
                 padding_free=padding_free,
                 pad_to_multiple_of=args.pad_to_multiple_of,
             )
+        # Held-out trajectories for world-model evaluation (raw, not tokenized).
+        self.eval_trajectories = (
+            raw_eval if isinstance(raw_eval, Dataset) and "observations" in raw_eval.column_names else None
+        )
+        # Evaluation on the environment goes before the user's callbacks, so that one reading its metrics in
+        # on_evaluate (EarlyStoppingCallback with metric_for_best_model="eval_env_success_rate") finds them.
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if args.eval_env_episodes or args.eval_world_model_transitions:
+            callbacks.insert(0, EnvironmentEvaluationCallback(self, env, self.env_kwargs, self.eval_trajectories))
+        if args.plot_learning_curve:
+            callbacks.append(LearningCurveCallback())
         # TRL refuses a custom collator in padding-free mode and would re-pack; our dataset is already prepared.
         user_flags = (args.packing, args.padding_free, args.dataset_kwargs)
         args.packing, args.padding_free = False, False
@@ -106,29 +122,22 @@ class TrajectorySFTTrainer(SFTTrainer):
                 eval_dataset=eval_dataset,
                 processing_class=processing_class,
                 data_collator=data_collator,
+                callbacks=callbacks,
                 **kwargs,
             )
         finally:
             args.packing, args.padding_free, args.dataset_kwargs = user_flags
         self.padding_free = padding_free
+        self.fast_kernels: list[str] = []
         if args.fast_gpu_defaults and torch.cuda.is_available() and not args.use_cpu:
             self.fast_kernels = apply_fast_kernels(self.model, padding_free=padding_free)
         self._objective_stats: dict[str, torch.Tensor] = {}
         self._pending_train_tokens: torch.Tensor | int = 0
         self._nonfinite_step: torch.Tensor | None = None
-        self.add_callback(LearningCurveCallback())
-        # Held-out trajectories for world-model evaluation (raw, not tokenized).
-        self.eval_trajectories = (
-            raw_eval if isinstance(raw_eval, Dataset) and "observations" in raw_eval.column_names else None
-        )
-        self.online = None
+        self.online: OnlineCollector | None = None
         if args.collect_every > 0:
-            if "observations" not in raw_train.column_names:
-                raise ValueError("Online collection needs a trajectory dataset (not tokenized examples) to grow.")
             self.online = OnlineCollector(self, raw_train, env, env_kwargs)
-            self.add_callback(OnlineCollectionCallback(self))
-        if (args.eval_env_episodes or args.collect_every) and env is None:
-            raise ValueError("eval_env_episodes and collect_every need the environment: pass env=... (and env_kwargs).")
+            self.add_callback(OnlineCollectionCallback(self.online, self.record_metrics))
 
     # ------------------------------------------------------------------ data
     def prepare_dataset(
@@ -221,13 +230,12 @@ class TrajectorySFTTrainer(SFTTrainer):
         """Action and next-observation token counts of the whole accumulated batch, over all processes."""
         if not batch_samples or "token_types" not in batch_samples[0]:
             return super()._get_num_items_in_batch(batch_samples, device)
-        counts = torch.zeros(len(_OBJECTIVES), dtype=torch.long)
+        # Counted where the batches are (the device, once Accelerate's loader moved them): no host sync per step.
+        counts = torch.zeros(len(_OBJECTIVES), dtype=torch.long, device=device)
         for batch in batch_samples:
             trained = batch["labels"][..., 1:] != -100
             types = batch["token_types"][..., 1:]
-            for i, (_, token_type) in enumerate(_OBJECTIVES):
-                counts[i] += (trained & (types == token_type)).sum().cpu()
-        counts = counts.to(device)
+            counts += torch.stack([(trained & (types == token_type)).sum() for _, token_type in _OBJECTIVES]).to(device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             counts = self.accelerator.reduce(counts, reduction="sum")
         return counts
@@ -291,52 +299,12 @@ class TrajectorySFTTrainer(SFTTrainer):
                 "and check the data; resume from a checkpoint saved before that step."
             )
 
-    # ------------------------------------------------------------------ evaluation
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        """TRL's evaluation loss per objective, plus (if configured) play the environment and score the world model."""
-        metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
-        extra = self.evaluate_on_environment(prefix=metric_key_prefix)
-        if extra:
-            self.log(extra)
-            metrics.update(extra)
-        return metrics
-
-    def evaluate_on_environment(self, prefix: str = "eval") -> dict[str, float]:
-        """Success rate of the model on held-out episodes and world-model accuracy on held-out transitions.
-
-        Runs on the main process with the unwrapped model (not available under FSDP, where generation needs every
-        rank); the other processes wait."""
-        args, extra = self.args, {}
-        wants_env = args.eval_env_episodes > 0 and self.env is not None
-        wants_wm = args.eval_world_model_transitions > 0 and self.eval_trajectories is not None
-        if not (wants_env or wants_wm) or self.is_fsdp_enabled:
-            return extra
-        if self.accelerator.is_main_process:
-            model = self.accelerator.unwrap_model(self.model)
-            if wants_env:
-                stats = evaluate_policy(
-                    model,
-                    self.env,
-                    args.eval_env_episodes,
-                    tokenizer=self.processing_class,
-                    env_kwargs=self.env_kwargs,
-                    max_new_tokens=args.collect_max_new_tokens,
-                    progress=False,
-                )
-                extra.update({f"{prefix}_env_{k}": v for k, v in stats.items() if k != "num_trajectories"})
-            if wants_wm:
-                stats = evaluate_world_model(
-                    model,
-                    self.processing_class,
-                    self.eval_trajectories,
-                    max_transitions=args.eval_world_model_transitions,
-                    max_length=args.max_length,
-                    max_new_tokens=args.collect_max_new_tokens,
-                )
-                extra.update({f"{prefix}_{k}": v for k, v in stats.items() if k != "wm_num_transitions"})
-        if self.accelerator.num_processes > 1:
-            extra = broadcast_object_list([extra])[0]
-        return extra
+    # ------------------------------------------------------------------ logging
+    def record_metrics(self, metrics: dict[str, float], mode: str = "train") -> None:
+        """Log ``metrics`` with the next ``mode`` log (a later value of a key replaces an earlier one). For callbacks
+        that compute figures between logs, such as online collection's ``collect_success_rate``."""
+        for key, value in metrics.items():
+            self._metrics[mode][key] = [value]
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +51,17 @@ class EnvArguments:
         default='{"size": 5, "difficulty": 0, "max_turns": 15}',
         metadata={"help": "JSON object (or YAML mapping) of environment constructor arguments."},
     )
-    num_episodes: int = field(default=1000, metadata={"help": "Episodes to collect for the training data."})
-    collection_policy: str = field(
+    dataset_episodes: int = field(default=1000, metadata={"help": "Episodes to collect for the training data."})
+    dataset_policy: str = field(
         default="expert",
-        metadata={"help": "Who acts when collecting: 'expert' or 'random'.", "choices": ["expert", "random"]},
+        metadata={
+            "help": "Who acts when collecting the training data: 'expert' or 'random'.",
+            "choices": ["expert", "random"],
+        },
     )
-    collection_seed: int = field(default=0, metadata={"help": "Episode i is reset with collection_seed + i."})
+    dataset_seed: int = field(
+        default=0, metadata={"help": "Episode i of the training data is reset with dataset_seed + i."}
+    )
     num_envs: int = field(default=64, metadata={"help": "Environments stepped in lockstep during collection."})
     dataset_path: str | None = field(
         default=None, metadata={"help": "Load trajectories from here (save_trajectories output) instead of collecting."}
@@ -67,6 +73,27 @@ class EnvArguments:
     tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
     tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
     tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
+    # Deprecated names (YAML files written before the rename keep working, with a warning).
+    num_episodes: int | None = field(default=None, metadata={"help": "Deprecated alias of dataset_episodes."})
+    collection_policy: str | None = field(default=None, metadata={"help": "Deprecated alias of dataset_policy."})
+    collection_seed: int | None = field(default=None, metadata={"help": "Deprecated alias of dataset_seed."})
+
+    def __post_init__(self) -> None:
+        for old, new in DEPRECATED_NAMES.items():
+            value = getattr(self, old)
+            if value is not None:
+                warnings.warn(f"{old} is deprecated: use {new}.", FutureWarning, stacklevel=3)
+                setattr(self, new, value)
+                setattr(self, old, None)
+
+
+#: Old recipe field -> its name now: one name per concept, the prefix naming the data it is for (``dataset_*`` the
+#: training data collected before training, ``collect_*`` online collection, ``eval_*`` evaluation).
+DEPRECATED_NAMES = {
+    "num_episodes": "dataset_episodes",
+    "collection_policy": "dataset_policy",
+    "collection_seed": "dataset_seed",
+}
 
 
 # Defaults of the embedded run; a YAML file or flags override any of them.
@@ -81,7 +108,7 @@ RECIPE_DEFAULTS = {
     "eval_strategy": "steps",
     "eval_steps": 100,
     "save_strategy": "no",
-    "gradient_checkpointing": False,
+    "activation_checkpointing": False,
     "max_length": 512,
     "report_to": "none",
     "mode": "combined",
@@ -103,14 +130,14 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         if len(trajectories) == 0:
             raise ValueError(f"{env_args.dataset_path} holds no trajectories: collect some, or fix dataset_path.")
     else:
-        policy = ExpertPolicy() if env_args.collection_policy == "expert" else RandomPolicy(env_args.collection_seed)
+        policy = ExpertPolicy() if env_args.dataset_policy == "expert" else RandomPolicy(env_args.dataset_seed)
         with state.main_process_first():  # identical on every rank: same seeds, deterministic policy
             trajectories = collect_trajectories(
                 env_args.env_name,
                 policy,
-                env_args.num_episodes,
+                env_args.dataset_episodes,
                 env_kwargs=env_kwargs,
-                seed=env_args.collection_seed,
+                seed=env_args.dataset_seed,
                 num_envs=env_args.num_envs,
                 progress=state.is_main_process,
             )

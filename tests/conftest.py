@@ -99,7 +99,7 @@ def make_trainer(tmp_path, dataset, *, tokenizer=None, model=None, eval_dataset=
         logging_steps=1,
         report_to="none",
         save_strategy="no",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         use_cpu=True,
         max_steps=2,
     )

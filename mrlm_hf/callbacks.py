@@ -1,0 +1,119 @@
+"""The trainer's optional features as ``transformers.TrainerCallback``s, added by ``TrajectorySFTTrainer`` from its
+config (TRL's ``trl/trainer/callbacks.py`` is the model):
+
+* ``OnlineCollectionCallback`` (``collect_every > 0``): every N optimizer steps, play new episodes and train on them;
+* ``EnvironmentEvaluationCallback`` (``eval_env_episodes`` / ``eval_world_model_transitions``): at each evaluation,
+  play held-out episodes and score world-model predictions;
+* ``LearningCurveCallback`` (``plot_learning_curve``): draw ``learning_curve.png`` at each save and at the end.
+
+Like TRL's callbacks, a callback that needs the trainer gets it at construction and uses only its public API (its
+``accelerator``, ``model``, ``processing_class``, ``log`` and ``record_metrics``); nothing here imports
+``mrlm_hf.trainer``, so there is no import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from accelerate.utils import broadcast_object_list
+from datasets import Dataset
+from transformers import TrainerCallback
+
+from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
+from mrlm_hf.online import OnlineCollector
+from mrlm_hf.plotting import CURVE_FILE, plot_learning_curve
+
+
+class OnlineCollectionCallback(TrainerCallback):
+    """Refreshes ``collector``'s buffer every ``args.collect_every`` optimizer steps (not after the last one) and
+    hands the collection's statistics (``collect_success_rate``, ``buffer_trajectories``, ...) to ``record_metrics``,
+    which logs them with the next training log."""
+
+    def __init__(self, collector: OnlineCollector, record_metrics: Callable[[dict[str, float]], None]) -> None:
+        self.collector, self.record_metrics = collector, record_metrics
+
+    def on_step_end(self, args, state, control, **kwargs):
+        every = args.collect_every
+        if every and state.global_step % every == 0 and state.global_step < state.max_steps:
+            self.record_metrics(self.collector.collect(state.global_step))
+        return control
+
+
+class EnvironmentEvaluationCallback(TrainerCallback):
+    """After each evaluation, the model's success on held-out episodes of ``env`` (``<prefix>_env_success_rate``,
+    ``_mean_return``, ``_mean_length``) and its next-observation predictions on ``eval_trajectories``
+    (``<prefix>_wm_exact_match``, ``<prefix>_wm_token_accuracy``), added to the evaluation's metrics and logged.
+
+    Runs on the main process with the unwrapped model, the others wait and receive the figures. Skipped under FSDP,
+    where generation needs every rank in every forward pass."""
+
+    def __init__(
+        self,
+        trainer: Any,
+        env: Any = None,
+        env_kwargs: dict[str, Any] | None = None,
+        eval_trajectories: Dataset | None = None,
+    ) -> None:
+        self.trainer, self.env, self.env_kwargs = trainer, env, env_kwargs or {}
+        self.eval_trajectories = eval_trajectories
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics is None:
+            return control
+        prefix = next((key[: -len("_runtime")] for key in metrics if key.endswith("_runtime")), "eval")
+        extra = self.evaluate(args, prefix)
+        if extra:
+            self.trainer.log(extra)
+            metrics.update(extra)  # the dict Trainer.evaluate returns (and metric_for_best_model reads)
+        return control
+
+    def evaluate(self, args: Any, prefix: str = "eval") -> dict[str, float]:
+        """The environment metrics named with ``prefix`` (every process gets the same dict; empty if disabled)."""
+        trainer, extra = self.trainer, {}
+        wants_env = args.eval_env_episodes > 0 and self.env is not None
+        wants_wm = args.eval_world_model_transitions > 0 and self.eval_trajectories is not None
+        if not (wants_env or wants_wm) or trainer.is_fsdp_enabled:
+            return extra
+        accelerator = trainer.accelerator
+        if accelerator.is_main_process:
+            model = accelerator.unwrap_model(trainer.model)
+            if wants_env:
+                stats = evaluate_policy(
+                    model,
+                    self.env,
+                    args.eval_env_episodes,
+                    tokenizer=trainer.processing_class,
+                    env_kwargs=self.env_kwargs,
+                    max_new_tokens=args.eval_max_new_tokens,
+                    progress=False,
+                )
+                extra.update({f"{prefix}_env_{k}": v for k, v in stats.items() if k != "num_trajectories"})
+            if wants_wm:
+                stats = evaluate_world_model(
+                    model,
+                    trainer.processing_class,
+                    self.eval_trajectories,
+                    max_transitions=args.eval_world_model_transitions,
+                    max_length=args.max_length,
+                    max_new_tokens=args.eval_max_new_tokens,
+                )
+                extra.update({f"{prefix}_{k}": v for k, v in stats.items() if k != "wm_num_transitions"})
+        if accelerator.num_processes > 1:
+            extra = broadcast_object_list([extra])[0]
+        return extra
+
+
+class LearningCurveCallback(TrainerCallback):
+    """Writes ``learning_curve.png`` into ``output_dir`` at every save and at the end of training."""
+
+    def _draw(self, args, state) -> None:
+        if state.is_world_process_zero:
+            plot_learning_curve(state.log_history, Path(args.output_dir) / CURVE_FILE)
+
+    def on_save(self, args, state, control, **kwargs):
+        self._draw(args, state)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._draw(args, state)

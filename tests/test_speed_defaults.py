@@ -1,0 +1,141 @@
+"""Speed settings: an explicit flag is kept, unset ones are chosen (and logged once), DDP skips the unused-parameter
+search by default, and Liger kernels are applied through liger-kernel's public per-architecture functions."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+import warnings
+
+import pytest
+from conftest import make_tokenizer, make_trainer
+
+import mrlm_hf.config as config_module
+from mrlm_hf import TrajectorySFTConfig
+from mrlm_hf.attention import apply_liger_kernels
+from mrlm_hf.tiny import build_model
+
+
+@pytest.fixture
+def cuda_machine(monkeypatch):
+    """TrajectorySFTConfig believes it runs on a CUDA machine (only its choice of defaults reads this)."""
+    monkeypatch.setattr(config_module, "_cuda_available", lambda: True)
+    monkeypatch.setattr(config_module, "_LOGGED", set())
+
+
+def config(tmp_path, **kwargs) -> TrajectorySFTConfig:
+    return TrajectorySFTConfig(output_dir=str(tmp_path), report_to="none", bf16=False, **kwargs)
+
+
+def test_fast_gpu_defaults_fill_only_unset_flags(tmp_path, cuda_machine):
+    chosen = config(tmp_path)
+    assert chosen.packing is True and chosen.activation_checkpointing is False
+    kept = config(tmp_path, packing=False, activation_checkpointing=True)
+    assert kept.packing is False and kept.activation_checkpointing is True
+    with pytest.warns(FutureWarning, match="gradient_checkpointing"):  # transformers' deprecated alias still counts
+        assert config(tmp_path, gradient_checkpointing=True).activation_checkpointing is True
+    off = config(tmp_path, fast_gpu_defaults=False)
+    assert off.packing is False and off.activation_checkpointing is True  # TRL's defaults
+
+
+def test_cpu_keeps_trls_defaults(tmp_path):
+    args = config(tmp_path, use_cpu=True)
+    assert args.packing is False and args.activation_checkpointing is True
+
+
+def test_the_choice_is_logged_once(tmp_path, cuda_machine, caplog):
+    with caplog.at_level(logging.INFO, logger="mrlm_hf.config"):
+        config(tmp_path)
+        config(tmp_path)
+    messages = [r.getMessage() for r in caplog.records if "chose" in r.getMessage()]
+    assert len(messages) == 1
+    assert "packing=True" in messages[0] and "activation_checkpointing=False" in messages[0]
+
+
+def test_no_deprecated_checkpointing_warning_by_default(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        config(tmp_path, use_cpu=True)
+
+
+def test_ddp_skips_the_unused_parameter_search_unless_asked(tmp_path, toy_dataset):
+    handler = make_trainer(tmp_path, toy_dataset).accelerator.ddp_handler
+    assert handler.find_unused_parameters is False and handler.broadcast_buffers is False
+    handler = make_trainer(tmp_path, toy_dataset, ddp_find_unused_parameters=True).accelerator.ddp_handler
+    assert handler.find_unused_parameters is True
+
+
+# ---------------------------------------------------------------------------------------------------- Liger
+@pytest.fixture
+def fake_liger(monkeypatch):
+    """A stand-in for ``liger_kernel.transformers`` (not installed here) that records what is applied."""
+    calls = []
+
+    def apply_liger_kernel_to_qwen2(
+        rope=True, cross_entropy=False, fused_linear_cross_entropy=True, rms_norm=True, swiglu=True, model=None
+    ):
+        calls.append(("qwen2", model, rope, rms_norm, swiglu, cross_entropy, fused_linear_cross_entropy))
+
+    package = types.ModuleType("liger_kernel")
+    module = types.ModuleType("liger_kernel.transformers")
+    module.apply_liger_kernel_to_qwen2 = apply_liger_kernel_to_qwen2
+    package.transformers = module
+    monkeypatch.setitem(sys.modules, "liger_kernel", package)
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers", module)
+    return module, calls
+
+
+def test_liger_applied_through_the_public_function_of_the_architecture(fake_liger):
+    _, calls = fake_liger
+    model = build_model(make_tokenizer("chatml"), hidden_size=32, intermediate_size=64)
+    assert model.config.model_type == "qwen2"
+    assert apply_liger_kernels(model) is True
+    # Fused kernels on, Liger's losses off (the trainer computes its own per-token loss).
+    assert calls == [("qwen2", model, True, True, True, False, False)]
+
+
+def test_liger_passes_only_the_options_a_function_takes(fake_liger):
+    module, _ = fake_liger
+    seen = {}
+
+    def apply_liger_kernel_to_qwen2(rope=True, rms_norm=True, geglu=True, model=None):
+        seen.update(rope=rope, rms_norm=rms_norm, geglu=geglu, model=model)
+
+    module.apply_liger_kernel_to_qwen2 = apply_liger_kernel_to_qwen2
+    model = build_model(make_tokenizer("chatml"), hidden_size=32, intermediate_size=64)
+    assert apply_liger_kernels(model) is True and seen["model"] is model
+
+
+def test_liger_skips_unknown_architectures_and_a_missing_package(fake_liger, monkeypatch, caplog):
+    model = build_model(make_tokenizer("chatml"), hidden_size=32, intermediate_size=64)
+    monkeypatch.setattr(model.config, "model_type", "unknown_arch")
+    with caplog.at_level(logging.WARNING, logger="mrlm_hf.attention"):
+        assert apply_liger_kernels(model) is False
+    assert "apply_liger_kernel_to_unknown_arch" in caplog.text
+    monkeypatch.setitem(sys.modules, "liger_kernel", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers", None)
+    assert apply_liger_kernels(model) is False
+
+
+# ---------------------------------------------------------------------------------------------------- recipe names
+def test_recipe_renamed_fields_keep_their_old_names(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "recipes"))
+    from sft import make_parser
+
+    with pytest.warns(FutureWarning) as record:
+        env_args, _, _ = make_parser().parse_args_and_config(
+            ["--num_episodes", "7", "--collection_policy", "random", "--collection_seed", "3", "--use_cpu"]
+        )
+    assert {str(w.message) for w in record} >= {
+        "num_episodes is deprecated: use dataset_episodes.",
+        "collection_policy is deprecated: use dataset_policy.",
+        "collection_seed is deprecated: use dataset_seed.",
+    }
+    assert (env_args.dataset_episodes, env_args.dataset_policy, env_args.dataset_seed) == (7, "random", 3)
+    assert env_args.num_episodes is None
+    env_args, args, _ = make_parser().parse_args_and_config(["--dataset_episodes", "5", "--use_cpu", "--packing"])
+    assert env_args.dataset_episodes == 5
+    assert args.packing is True  # a bare flag still means true now that unset means "choose for me"
