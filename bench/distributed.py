@@ -69,6 +69,11 @@ def main() -> None:
     parser.add_argument("--resume", default=None, help="checkpoint directory to resume from")
     parser.add_argument("--gradient_checkpointing", action="store_true")
     parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (r=16 on attention and MLP)")
+    parser.add_argument(
+        "--find_unused_parameters",
+        action="store_true",
+        help="DDP's unused-parameter search (what transformers turns on when checkpointing is off); default off",
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     state = PartialState()
@@ -109,6 +114,7 @@ def main() -> None:
         gradient_checkpointing=args.gradient_checkpointing,
         fast_gpu_defaults=not args.gradient_checkpointing,
         packing=True,
+        ddp_find_unused_parameters=True if args.find_unused_parameters else None,  # None: the library's default
     )
     meter = Meter()
     trainer = TrajectorySFTTrainer(
@@ -142,6 +148,7 @@ def main() -> None:
             "tokens_per_s": (n1 - n0) / (t1 - t0) if t1 > t0 else None,
             "peak_memory_gb_per_gpu": peaks,
             "fast_kernels": getattr(trainer, "fast_kernels", []),
+            "ddp_find_unused_parameters": training.ddp_find_unused_parameters,
             "losses": losses,
             "resumed_from": args.resume,
         }
