@@ -7,7 +7,6 @@ import ast
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -44,6 +43,7 @@ def assets(tmp_path_factory):
 
 # ------------------------------------------------------------------------------------------------ help
 def test_console_script_is_declared():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, function = scripts["mrlm-hf"].partition(":")
     assert module == "mrlm_hf.cli" and callable(getattr(cli, function))
@@ -156,9 +156,23 @@ def test_collect_with_a_saved_model_and_eval(capsys, assets, tmp_path):
     assert len(data) == 2 and {json.loads(m)["policy"] for m in data["metadata"]} == {"model"}
     results = json.loads(
         run_cli(
-            capsys, "eval", str(assets / "model"), "--env", "gridworld", "--env-kwargs",
-            '{"size": 3, "difficulty": 0, "max_turns": 2}', "--episodes", "2", "--wm-transitions", "3",
-            "--wm-data", str(assets / "traj"), "--max-new-tokens", "4", "--json", "--quiet",
+            capsys,
+            "eval",
+            str(assets / "model"),
+            "--env",
+            "gridworld",
+            "--env-kwargs",
+            '{"size": 3, "difficulty": 0, "max_turns": 2}',
+            "--episodes",
+            "2",
+            "--wm-transitions",
+            "3",
+            "--wm-data",
+            str(assets / "traj"),
+            "--max-new-tokens",
+            "4",
+            "--json",
+            "--quiet",
         )  # fmt: skip
     )
     assert results["env_num_trajectories"] == 2 and 0.0 <= results["env_success_rate"] <= 1.0
@@ -173,14 +187,14 @@ def test_collect_with_a_saved_model_and_eval(capsys, assets, tmp_path):
 # ------------------------------------------------------------------------------------------------ train
 def test_train_prints_and_runs_the_recipe_command(capsys, tmp_path):
     config = ROOT / "recipes" / "configs" / "sft_world_model.yaml"
-    out = run_cli(capsys, "train", "sft", "--config", str(config), "--num-processes", "2", "--print", "--", "--max_steps", "5")
+    out = run_cli(
+        capsys, "train", "sft", "--config", str(config), "--num-processes", "2", "--print", "--", "--max_steps", "5"
+    )
     assert out.strip() == (
         f"accelerate launch --num_processes 2 {ROOT / 'recipes' / 'sft.py'} --config {config} --max_steps 5"
     )
     recipe = tmp_path / "echo_recipe.py"
-    recipe.write_text(
-        f"import json, sys\nopen({str(tmp_path / 'argv.json')!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
-    )
+    recipe.write_text(f"import json, sys\nopen({str(tmp_path / 'argv.json')!r}, 'w').write(json.dumps(sys.argv[1:]))\n")
     run_cli(capsys, "train", str(recipe), "--config", str(config), "--launcher", "python", "--", "--max_steps", "5")
     assert json.loads((tmp_path / "argv.json").read_text()) == ["--config", str(config), "--max_steps", "5"]
     with pytest.raises(SystemExit, match="no recipe 'nope'"):
