@@ -161,3 +161,38 @@ def test_the_stand_in_stops_by_itself():
         while server.thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not server.thread.is_alive()  # stopped after its request budget, before the with block ended
+
+
+@pytest.mark.slow  # about 30 s on 2 CPU cores: a whole (tiny) recipe run
+def test_recipe_pushes_model_and_trajectories_with_cards(tmp_path):
+    """recipes/sft.py with TRL's push_to_hub/hub_model_id and --dataset_hub_id, against the stand-in (HF_ENDPOINT)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "sft.py"
+    flags = [
+        "--num_episodes", "16", "--max_steps", "2", "--eval_steps", "2", "--eval_env_episodes", "2",
+        "--eval_world_model_transitions", "2", "--collect_max_new_tokens", "4", "--tiny_hidden_size", "32",
+        "--env_kwargs", '{"size": 3, "difficulty": 0, "max_turns": 2}', "--output_dir", str(tmp_path / "run"),
+        "--push_to_hub", "--hub_model_id", "me/agent", "--hub_token", "hf_secret", "--dataset_hub_id", "me/traj",
+    ]  # fmt: skip
+    with HubStandIn(max_requests=40, lifetime=600) as server:
+        env = {**os.environ, "HF_ENDPOINT": server.endpoint, "HF_HUB_OFFLINE": "0", "CUDA_VISIBLE_DEVICES": ""}
+        result = subprocess.run(
+            [sys.executable, str(recipe), *flags], env=env, capture_output=True, text=True, timeout=600
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    model_files, dataset_files = server.files[("model", "me/agent")], server.files[("dataset", "me/traj")]
+    assert {"README.md", "config.json", "model.safetensors", "learning_curve.png", "summary.json"} <= set(model_files)
+    assert not any(p.startswith("trajectories/") for p in model_files)
+    model_readme = model_files["README.md"].decode()
+    assert "- Mode: `combined`" in model_readme and "`bc_weight` = " in model_readme
+    assert "[`me/traj`](https://huggingface.co/datasets/me/traj)" in model_readme
+    assert "eval_env_success_rate" in model_readme and "![learning curve](learning_curve.png)" in model_readme
+    dataset_readme = dataset_files["README.md"].decode()
+    assert "| trajectories | 16 |" in dataset_readme and "Seeds: 0-15" in dataset_readme
+    assert all(
+        r["headers"].get("authorization") == "Bearer hf_secret" for r in server.requests if r["method"] == "POST"
+    )
