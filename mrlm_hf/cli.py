@@ -62,6 +62,13 @@ def _load_model(path: str):
     return model.eval(), AutoTokenizer.from_pretrained(path)
 
 
+def _quiet_datasets() -> None:
+    """No ``datasets`` progress bars (map, filter, save) between this command's own output."""
+    from datasets import disable_progress_bars
+
+    disable_progress_bars()
+
+
 def _load_trajectories(source: str):
     from mrlm_hf.data import load_trajectories
 
@@ -135,6 +142,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(described, indent=2, default=repr))
         return 0
+
     def clean(text: str) -> str:  # reST literals -> plain backticks; without --full, the first sentences only
         text = re.sub(r"^(Rewards?|Actions?):\s*", "", text.replace("``", "`"))
         if args.full or len(text) <= 240:
@@ -181,6 +189,7 @@ def _make_policy(spec: str, seed: int, args: argparse.Namespace):
 def cmd_collect(args: argparse.Namespace) -> int:
     if not args.output and not args.hub_id:
         raise SystemExit("mrlm-hf collect: give --output PATH and/or --hub-id USER/NAME (where the data goes).")
+    _quiet_datasets()
     from mrlm_hf.data import save_trajectories, trajectory_stats
     from mrlm_hf.rollout import collect_trajectories
 
@@ -269,6 +278,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
+    _quiet_datasets()
     from mrlm_hf.evaluation import EVAL_SEED, evaluate_policy, evaluate_world_model
 
     model, tokenizer = _load_model(args.model)
@@ -342,6 +352,7 @@ def render_tokens(tokenizer: Any, input_ids: list[int], token_types: list[int], 
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    _quiet_datasets()
     from transformers import AutoTokenizer
 
     from mrlm_hf.tokenize import TOKEN_TYPE_NAMES, tokenize_trajectories
@@ -374,6 +385,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- push
 def cmd_push(args: argparse.Namespace) -> int:
+    _quiet_datasets()
     from mrlm_hf import hub
 
     path = Path(args.path)
