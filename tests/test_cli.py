@@ -242,6 +242,10 @@ def test_push_dataset_and_model_to_a_stand_in_hub(capsys, assets, tmp_path, monk
         assert "pushed dataset" in out
         out = run_cli(capsys, "push", str(model_dir), "me/grid-agent", "--private", *common)
         assert "pushed model" in out
+        out = run_cli(capsys, "collect", "gridworld", "--episodes", "3", "--hub-id", "me/collected", "--quiet", *common)
+        assert "pushed: " in out
+    collected = hub.files[("dataset", "me/collected")]
+    assert "| trajectories | 3 |" in collected["README.md"].decode() and "Seeds: 0-2" in collected["README.md"].decode()
     dataset_files, model_files = hub.files[("dataset", "me/grid-traj")], hub.files[("model", "me/grid-agent")]
     assert set(dataset_files) == {"README.md", "data/train-00000-of-00001.parquet"}
     assert "gridworld" in dataset_files["README.md"].decode()
