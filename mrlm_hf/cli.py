@@ -246,12 +246,23 @@ def resolve_recipe(recipe: str) -> Path:
     return candidate
 
 
+def recipe_for_config(config: str | None) -> str:
+    """The recipe a config belongs to, from its file name (``dpo.yaml`` -> ``dpo``, ``sft_gpu.yaml`` -> ``sft``);
+    ``sft`` when nothing matches."""
+    if config:
+        stem = Path(config).stem
+        for name in sorted((p.stem for p in recipes_dir().glob("*.py")), key=len, reverse=True):
+            if stem == name or stem.startswith(f"{name}_"):
+                return name
+    return "sft"
+
+
 def train_command(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """``(shown, executed)``: the ``accelerate launch`` (or ``python``) command line for a recipe and config, as
     printed for the user and as run (``python -m accelerate.commands.launch`` when ``accelerate`` is not on PATH)."""
     import shutil
 
-    recipe = str(resolve_recipe(args.recipe))
+    recipe = str(resolve_recipe(args.recipe or recipe_for_config(args.config)))
     if args.config and not Path(args.config).is_file():
         raise SystemExit(f"mrlm-hf train: no config file at {args.config}.")
     tail = [recipe, *(["--config", args.config] if args.config else []), *args.recipe_args]
@@ -458,7 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
         "prints it and runs it. Arguments after `--` go to the recipe (e.g. -- --max_steps 10).",
         formatter_class=fmt,
     )
-    p.add_argument("recipe", nargs="?", default="sft", help="Recipe name in recipes/ (sft, dpo, ...) or a .py path.")
+    p.add_argument(
+        "recipe",
+        nargs="?",
+        default=None,
+        help="Recipe name in recipes/ (sft, dpo, ...) or a .py path; default: from the config's file name "
+        "(dpo.yaml -> dpo, sft_gpu.yaml -> sft), else sft.",
+    )
     p.add_argument("--config", "-c", default=None, help="The recipe's YAML config (e.g. recipes/configs/sft_gpu.yaml).")
     p.add_argument("--num-processes", type=int, default=None, help="Processes (GPUs) for accelerate launch.")
     p.add_argument("--accelerate-config", default=None, help="An `accelerate config` file (FSDP, DeepSpeed, ...).")

@@ -193,6 +193,8 @@ def test_train_prints_and_runs_the_recipe_command(capsys, tmp_path):
     assert out.strip() == (
         f"accelerate launch --num_processes 2 {ROOT / 'recipes' / 'sft.py'} --config {config} --max_steps 5"
     )
+    dpo = run_cli(capsys, "train", "--config", str(ROOT / "recipes" / "configs" / "dpo.yaml"), "--print")
+    assert dpo.split()[:3] == ["accelerate", "launch", str(ROOT / "recipes" / "dpo.py")]
     recipe = tmp_path / "echo_recipe.py"
     recipe.write_text(f"import json, sys\nopen({str(tmp_path / 'argv.json')!r}, 'w').write(json.dumps(sys.argv[1:]))\n")
     run_cli(capsys, "train", str(recipe), "--config", str(config), "--launcher", "python", "--", "--max_steps", "5")
