@@ -23,7 +23,6 @@ from mrlm_hf.data import TRAJECTORY_FEATURES, load_trajectories, save_trajectori
 
 #: Where ``push_trajectories`` writes the data inside a dataset repo (the Hub's default layout for one split).
 DATA_FILE = "data/train-00000-of-00001.parquet"
-CURVE_FILE = "learning_curve.png"  # written by mrlm_hf.plotting (same name; not imported to keep this light)
 
 
 # ---------------------------------------------------------------------------------------------------- cards
@@ -174,6 +173,8 @@ def model_card(
     """A model card (README.md) for a trained agent: training mode and objective weights, base model, training
     data, evaluation results and the learning curve. Reads ``summary.json`` and ``learning_curve.png`` from
     ``output_dir`` when they are there (a recipe writes both); the arguments fill in or override."""
+    from mrlm_hf.plotting import CURVE_FILE
+
     out = Path(output_dir)
     summary_file = out / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
