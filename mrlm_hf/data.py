@@ -333,7 +333,12 @@ def read_saved_dataset(path: str | os.PathLike, format: str | None = None) -> Da
 
 def load_trajectories(path: str | os.PathLike, format: str | None = None) -> Dataset:
     """Load what ``save_trajectories`` wrote (or any parquet/JSON-lines file with the schema's columns), validated
-    (``validate_trajectories``). An empty file is an empty dataset with the schema."""
+    (``validate_trajectories``). An empty file is an empty dataset with the schema. A string that is no local path
+    but a Hub repo id (``user/name``) is downloaded (``mrlm_hf.hub.load_trajectories_from_hub``)."""
+    from mrlm_hf.hub import is_hub_id, load_trajectories_from_hub
+
+    if is_hub_id(path):
+        return load_trajectories_from_hub(str(path))
     dataset = read_saved_dataset(path, format)
     if dataset is None:
         return trajectories_from_rows([])

@@ -36,6 +36,7 @@ from mrlm_hf import (  # noqa: E402
     split_trajectories,
     trajectory_stats,
 )
+from mrlm_hf.hub import push_model, push_trajectories  # noqa: E402
 from mrlm_hf.plotting import CURVE_FILE  # noqa: E402
 from mrlm_hf.report import before_after_table  # noqa: E402
 from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
@@ -67,6 +68,10 @@ class EnvArguments:
         default=None, metadata={"help": "Load trajectories from here (save_trajectories output) instead of collecting."}
     )
     eval_fraction: float = field(default=0.1, metadata={"help": "Fraction of trajectories held out for eval loss."})
+    dataset_hub_id: str | None = field(
+        default=None,
+        metadata={"help": "Also push the trajectories to this Hub dataset repo (user/name) with a dataset card."},
+    )
     merge_lora: bool = field(
         default=False, metadata={"help": "With use_peft: also save the base model with the adapter merged, in merged/."}
     )
@@ -175,7 +180,9 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
             device_map={"": state.local_process_index} if quantization is not None else None,
         )
 
-    # 3. Train.
+    # 3. Train. push_to_hub (TRL's field) is done at the end by mrlm_hf.hub, with this library's model card.
+    model_repo = (args.hub_model_id or Path(args.output_dir).name) if args.push_to_hub else None
+    args.push_to_hub = False
     trainer = TrajectorySFTTrainer(
         model,
         args=args,
@@ -217,6 +224,11 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         "output_dir": str(Path(args.output_dir).resolve()),
         "random_policy_success_rate": baseline["success_rate"] if baseline else None,
         "mode": args.mode,
+        "weights": {"bc_weight": args.bc_weight, "world_model_weight": args.world_model_weight},
+        "base_model": model_args.model_name_or_path,
+        "env_name": env_args.env_name,
+        "env_kwargs": env_kwargs,
+        "dataset_hub_id": env_args.dataset_hub_id,
         "data": data_stats,
         "dropped_examples": trainer.num_dropped_examples,
         "quantized_linear_layers": sum(
@@ -228,6 +240,12 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         save_trajectories(trajectories, Path(args.output_dir) / "trajectories")
         (Path(args.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
         (Path(args.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+        if env_args.dataset_hub_id:  # dataset card: environment, policy, seeds, counts, success rate, schema
+            url = push_trajectories(trajectories, env_args.dataset_hub_id, token=args.hub_token)
+            print(f"trajectories pushed: {url}")
+        if model_repo:  # model card: mode and weights, base model, data, evaluation, learning curve
+            url = push_model(args.output_dir, model_repo, token=args.hub_token, private=args.hub_private_repo)
+            print(f"model pushed: {url}")
         print(json.dumps(summary, indent=2))
         print(report(summary, args, env_args))
     return summary
