@@ -14,6 +14,7 @@ checkers).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -127,11 +128,15 @@ if TYPE_CHECKING:  # what a type checker or IDE sees; at run time ``__getattr__`
 
 
 def __getattr__(name: str) -> Any:
-    """Import an exported name from its module on first access (and cache it in this module)."""
+    """Import an exported name from its module on first access (and cache it in this module); a public submodule
+    (``mrlm_hf.data``, ...) is imported on first access too, as the eager package allowed."""
     module = _EXPORTS.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -44,6 +44,12 @@ def test_every_export_resolves_to_its_module_object():
     assert set(mrlm_hf.__all__) <= set(dir(mrlm_hf))
 
 
+def test_submodules_resolve_on_attribute_access():
+    probe = "import sys, mrlm_hf; print(mrlm_hf.sandbox is sys.modules['mrlm_hf.sandbox'])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "True"
+
+
 def test_unknown_attribute_is_an_attribute_error():
     try:
         mrlm_hf.no_such_name  # noqa: B018
