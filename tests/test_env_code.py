@@ -506,7 +506,7 @@ def test_per_task_timeout_from_the_dataset() -> None:
 
 
 def test_long_expected_values_are_compared_in_full() -> None:
-    from mrlm_hf.envs.code import MAX_VALUE_CHARS
+    from mrlm_hf.envs.code_grading import MAX_VALUE_CHARS
 
     n = 3 * MAX_VALUE_CHARS
     rows = [

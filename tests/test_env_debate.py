@@ -9,15 +9,14 @@ from collections.abc import Callable
 import pytest
 
 from mrlm_hf.envs import debate as D
+from mrlm_hf.envs import debate_judge as J
 from mrlm_hf.envs import list_envs, make_env
-from mrlm_hf.envs.debate import (
-    BUILTIN_TOPICS,
+from mrlm_hf.envs.debate import BUILTIN_TOPICS, DebateAgentView, DebateEnv
+from mrlm_hf.envs.debate_judge import (
     CHAR_CAP,
     DECAY,
     REBUTTAL_VALUE,
     REBUTTED_FACTOR,
-    DebateAgentView,
-    DebateEnv,
     DebateScorer,
     parse_judge_verdict,
     parse_topic,
@@ -59,22 +58,22 @@ def test_builtin_topic_bank_is_large_and_self_consistent() -> None:
         for side in D.SIDES:
             assert len(topic.side_points(side)) >= 5
         for i, point in enumerate(topic.points):
-            tokens = D._tokens(point.text)
+            tokens = J._tokens(point.text)
             made, topic_words, _ = topic.analyse(tokens)
             assert made == [i], (point.key, [topic.points[j].key for j in made])
-            assert topic_words <= D.STUFFING_DENSITY * len(tokens), point.key
-            assert D.MIN_WORDS <= len(tokens) <= D.MAX_WORDS and len(D.split_sentences(point.text)) == 1
-            assert i in topic.analyse(D._tokens(point.short))[0], point.key
+            assert topic_words <= J.STUFFING_DENSITY * len(tokens), point.key
+            assert J.MIN_WORDS <= len(tokens) <= J.MAX_WORDS and len(J.split_sentences(point.text)) == 1
+            assert i in topic.analyse(J._tokens(point.short))[0], point.key
         for side, other in (("pro", "con"), ("con", "pro")):
             for own in topic.side_points(side):
                 for opp in topic.side_points(other):
                     for template in D._REBUTTAL_TEMPLATES + (D._SCRIPTED_REBUTTAL,):
                         sentence = template.format(Name="My opponent", opp=opp.short, own=own.short)
-                        tokens = D._tokens(sentence)
+                        tokens = J._tokens(sentence)
                         made, topic_words, sides = topic.analyse(tokens)
                         assert topic.index[opp.key] in made and side in sides, sentence
-                        assert D.CUE_WORDS.intersection(tokens), sentence
-                        assert len(made) < D.STUFFING_POINTS and topic_words <= D.STUFFING_DENSITY * len(tokens)
+                        assert J.CUE_WORDS.intersection(tokens), sentence
+                        assert len(made) < J.STUFFING_POINTS and topic_words <= J.STUFFING_DENSITY * len(tokens)
 
 
 def test_custom_topics_and_topic_selection() -> None:
@@ -266,9 +265,9 @@ def test_points_count_once_with_diminishing_returns_and_a_cap_per_speech() -> No
     report = scorer.add_turn(0, 0, " ".join(PRO[:2]))
     assert len(report["points"]) == 2 and scorer.score(0) == pytest.approx(1 + DECAY)
     report = scorer.add_turn(0, 2, " ".join(PRO[:2]))  # the same speech again: two repeats
-    assert report["points"] == [] and report["penalty"] == pytest.approx(2 * D.REPEAT_PENALTY)
+    assert report["points"] == [] and report["penalty"] == pytest.approx(2 * J.REPEAT_PENALTY)
     capped = DebateScorer(TOPIC, ["pro", "con"])
-    assert len(capped.add_turn(0, 0, " ".join(PRO))["points"]) == D.MAX_POINTS_PER_TURN
+    assert len(capped.add_turn(0, 0, " ".join(PRO))["points"]) == J.MAX_POINTS_PER_TURN
     # The other side's points, vague text and short fragments earn nothing.
     nothing = DebateScorer(TOPIC, ["pro", "con"])
     assert nothing.add_turn(0, 0, CON[0] + " Cars pollute. Fumes, asthma.")["points"] == []
@@ -300,21 +299,21 @@ def test_rebuttals_need_an_earlier_opponent_point_and_disagreement() -> None:
 def test_penalties_for_off_topic_stuffing_copying_and_length() -> None:
     scorer = DebateScorer(TOPIC, ["pro", "con"])
     report = scorer.add_turn(0, 0, "I really think that my position here is the correct one overall.")
-    assert report["penalty"] > 0 and report["penalty"] == pytest.approx(D.OFF_TOPIC_PENALTY)
+    assert report["penalty"] > 0 and report["penalty"] == pytest.approx(J.OFF_TOPIC_PENALTY)
     assert scorer.counts[0]["off_topic"] == 1
     stuffed = "Exhaust fumes asthma pedestrians injuries shops trade parking trees noise residents sleep."
-    assert scorer.add_turn(0, 2, stuffed)["penalty"] == pytest.approx(D.STUFFING_PENALTY) != 0
+    assert scorer.add_turn(0, 2, stuffed)["penalty"] == pytest.approx(J.STUFFING_PENALTY) != 0
     prose_stuffed = (
         "The fumes and the asthma and the pedestrians and the deaths and the noise and the residents matter."
     )
     assert scorer.add_turn(0, 4, prose_stuffed)["points"] == [] and scorer.counts[0]["stuffed"] == 2
     scorer.add_turn(1, 1, CON[0])
     copied = scorer.add_turn(0, 6, CON[0].replace("Many", "So many"))
-    assert copied["penalty"] > 0 and copied["penalty"] == pytest.approx(D.COPY_PENALTY)
+    assert copied["penalty"] > 0 and copied["penalty"] == pytest.approx(J.COPY_PENALTY)
     assert copied["points"] == [] and scorer.counts[0]["copies"] == 1
     long_speech = DebateScorer(TOPIC, ["pro", "con"])
     report = long_speech.add_turn(0, 0, PRO[0] + " " + "x" * (3 * CHAR_CAP))  # the padding is one long "word"
-    assert report["points"] and report["penalty"] > 0 and report["penalty"] == pytest.approx(2 * D.LENGTH_PENALTY)
+    assert report["points"] and report["penalty"] > 0 and report["penalty"] == pytest.approx(2 * J.LENGTH_PENALTY)
     assert long_speech.score(0) < DebateScorer(TOPIC, ["pro", "con"]).add_turn(0, 0, PRO[0])["delta"]
 
 
@@ -329,7 +328,7 @@ def test_every_agent_is_scored_by_the_same_rules() -> None:
 
 def test_rule_verdict_wins_losses_and_ties() -> None:
     assert rule_verdict([3.0, 1.0]) == ([1.0, -1.0], [0])
-    assert rule_verdict([1.0, 1.0 + D.TIE_MARGIN / 2]) == ([0.0, 0.0], [0, 1])
+    assert rule_verdict([1.0, 1.0 + J.TIE_MARGIN / 2]) == ([0.0, 0.0], [0, 1])
     assert rule_verdict([2.0, 2.0, 0.5]) == ([0.0, 0.0, -1.0], [0, 1])
     assert rule_verdict([0.0, 0.0])[0] == [0.0, 0.0]
 

@@ -27,6 +27,9 @@ The scripted expert has two styles (``MathEnv(expert=...)``), both always correc
   dropped). Difficulty 2 evaluates the inner operation, then the outer one (``12+6=18, 18/4=9/2. The answer is
   9/2.``; a fraction or negative intermediate is parenthesised). Difficulty 3 and 4 and dataset problems fall
   back to the plain answer. No step contains the word "answer", so ``extract_answer`` reads the final one.
+
+This module is slightly above ~500 lines: the problem generators (the task source) and the worked solutions (the
+expert) are short functions that only make sense next to the environment that uses them.
 """
 
 from __future__ import annotations
