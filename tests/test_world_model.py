@@ -7,7 +7,7 @@ import math
 import random
 
 import pytest
-from conftest import make_tokenizer, toy_rows
+from conftest import make_tokenizer, make_trainer, toy_rows
 from datasets import concatenate_datasets
 
 from mrlm_hf.branches import collect_branches, restore_state
@@ -94,6 +94,32 @@ def test_branch_rows_are_true_transitions_that_validate_and_tokenize() -> None:
     assert dropped == 0 and len(tokenized) == len(branches)
     mixed = concatenate_datasets([to_transitions(data), branches])
     assert validate_trajectories(mixed).rows == len(branches) + states
+
+
+def test_the_world_model_trainer_takes_branch_rows_directly(tmp_path) -> None:
+    branches = collect_branches(expert_data(2), RandomPolicy(0), k=1, steps=[0])
+    trainer = make_trainer(tmp_path, branches, mode="world_model", max_steps=1)
+    assert len(trainer.train_dataset) == len(branches)
+    trainer.train()
+    assert trainer.state.global_step == 1
+
+
+def test_model_predictor_drives_the_simulator_and_counts_its_calls() -> None:
+    from mrlm_hf.simulator import ModelPredictor
+    from mrlm_hf.tiny import build_model
+
+    tokenizer = make_tokenizer()
+    predictor = ModelPredictor(
+        build_model(tokenizer, hidden_size=32, intermediate_size=64), tokenizer, max_new_tokens=4
+    )
+    envs = [WorldModelEnv("gridworld", predictor, env_kwargs=GRID) for _ in range(3)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    results = WorldModelEnv.step_batch(envs, ["up", "left", "down"])
+    assert predictor.calls == 3
+    for observation, reward, terminated, _, info in results:
+        assert isinstance(observation, str) and info["simulated"]
+        assert (reward, terminated) == gridworld_outcome(observation, GRID)[:2]
 
 
 def test_branches_at_chosen_steps_only_and_k_samples_per_state() -> None:
