@@ -15,7 +15,7 @@ from mrlm_hf.chat import trajectory_messages
 from mrlm_hf.data import TRANSITION_FEATURES, to_transitions, trajectories_from_rows, validate_trajectories
 from mrlm_hf.envs import make_env
 from mrlm_hf.envs.gridworld import ACTIONS, GridWorldEnv, transition
-from mrlm_hf.mixtures import mix_trajectories, stats_per_environment
+from mrlm_hf.mixtures import evaluate_per_environment, mix_trajectories, stats_per_environment
 from mrlm_hf.outcomes import gridworld_outcome, parse_grid_observation
 from mrlm_hf.planning import LookaheadPolicy, gridworld_value
 from mrlm_hf.policies import ExpertPolicy, RandomPolicy
@@ -274,6 +274,13 @@ def test_mixture_weights_are_respected_within_sampling_error() -> None:
     assert mixed.features == a.features
     stats = stats_per_environment(mixed)
     assert set(stats) == {"a", "b"} and stats["a"]["num_trajectories"] == mixed["env_name"].count("a")
+
+
+def test_evaluation_reports_success_per_environment() -> None:
+    stats = evaluate_per_environment(ExpertPolicy(), {"gridworld": GRID, "math": {}}, episodes=3, progress=False)
+    assert set(stats) == {"gridworld", "math"}
+    assert all(s["num_trajectories"] == 3 and s["success_rate"] == 1.0 for s in stats.values())
+    assert stats["math"]["mean_length"] == 1.0 < stats["gridworld"]["mean_length"]  # each in its own environment
 
 
 def test_mixture_refuses_bad_weights() -> None:
