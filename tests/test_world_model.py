@@ -96,6 +96,17 @@ def test_branch_rows_are_true_transitions_that_validate_and_tokenize() -> None:
     assert validate_trajectories(mixed).rows == len(branches) + states
 
 
+@pytest.mark.parametrize("env_name", ["math", "debate"])
+def test_branches_in_other_environments_replay_to_the_same_next_observation(env_name: str) -> None:
+    data = collect_trajectories(env_name, ExpertPolicy(), 2, progress=False)
+    branches = collect_branches(data, RandomPolicy(0), k=2)
+    assert len(branches) > 0 and set(branches["agent_id"]) == {"agent_0"}  # the other debater is not branched
+    env = make_env(env_name)
+    for row in branches:
+        observations, *_ = replay(env, row["seed"], [*row["actions"], row["action"]])
+        assert observations[-1] == row["next_observation"]
+
+
 def test_the_world_model_trainer_takes_branch_rows_directly(tmp_path) -> None:
     branches = collect_branches(expert_data(2), RandomPolicy(0), k=1, steps=[0])
     trainer = make_trainer(tmp_path, branches, mode="world_model", max_steps=1)
