@@ -169,7 +169,7 @@ def train(model: Any, tokenizer: Any, data: Dataset, mode: str, settings: dict[s
         logging_steps=max(1, steps // 10),
         save_strategy="no",
         report_to="none",
-        use_cpu=True,
+        use_cpu=settings.get("use_cpu", True),  # False: train on the accelerator when there is one
         activation_checkpointing=False,  # TRL turns it on by default; a tiny model does not need it
         max_length=1024,
         disable_tqdm=True,

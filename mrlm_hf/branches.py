@@ -1,0 +1,162 @@
+"""Early-experience branch data: what happens when the agent does something other than the expert.
+
+A world model trained only on expert transitions never sees a bump into a wall or a step back, so it predicts
+poorly what a learning agent's actions do. ``collect_branches`` fixes the data, after "Agent Learning via Early
+Experience" (2025): at states on given trajectories (usually expert demonstrations) it samples ``k`` alternative
+actions from a policy (the model being trained, or ``RandomPolicy``), executes each one in the real environment
+from that exact state, and stores each branch ``(history, alternative action, next observation, reward)`` as a
+transition row (``mrlm_hf.data.TRANSITION_FEATURES``), so ``TrajectorySFTTrainer(mode="world_model")`` trains on
+it directly, alone or concatenated with ``to_transitions(demonstrations)``.
+
+**Restoring a state.** A state is restored by replaying the trajectory's seed and action prefix
+(``mrlm_hf.preferences.replay``), and the replayed observations are checked against the stored ones: a mismatch
+raises, so a non-deterministic environment is refused rather than branched from the wrong state. Per environment:
+
+* ``gridworld``: deterministic (the layout comes from the seed, ``transition`` is a pure function).
+* ``math``: deterministic (the problem comes from the seed; grading is exact arithmetic).
+* ``tools``: deterministic (the task comes from the seed; tools are pure functions of the task's data).
+* ``code``: deterministic given the seed and the code as long as no test run is near the sandbox's time limit; a
+  program that sometimes times out gives a different observation, which the replay check reports.
+* ``debate`` with scripted opponents: deterministic (the opponents draw from the episode's seeded generator, in
+  the order of the steps); with a model opponent only if that model decodes greedily.
+
+Only the state's own agent is branched (``agent_id`` of the reset info): rows of other agents of a multi-agent
+episode are skipped. The ``return`` column of a branch row holds the branch's one-step reward.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from datasets import Dataset
+
+from mrlm_hf.chat import trajectory_messages
+from mrlm_hf.data import TRANSITION_FEATURES, validate_trajectories
+from mrlm_hf.envs import TextEnv, coerce_action, make_env
+from mrlm_hf.policies import Policy
+from mrlm_hf.preferences import replay
+
+
+def restore_state(env: TextEnv, seed: int, observations: Sequence[str], actions: Sequence[str]) -> None:
+    """Bring ``env`` to the state after ``actions`` of the episode ``seed`` and check it against ``observations``.
+
+    ``observations`` are the stored ``o_0 .. o_k`` (``len(actions) + 1`` of them). Raises ``RuntimeError`` naming the
+    first observation that differs (the environment is not deterministic given its seed and actions) and
+    ``ValueError`` if the episode ended before the state."""
+    replayed, *_ = replay(env, seed, actions)
+    if env.done:
+        raise ValueError(f"Replaying seed {seed}: the episode is over after {len(actions)} actions; nothing to branch.")
+    if list(replayed) != list(observations):
+        step = next(i for i, (a, b) in enumerate(zip(replayed, observations)) if a != b)
+        raise RuntimeError(
+            f"Replaying seed {seed} with the stored actions gave a different observation {step}: the environment "
+            f"{env.name!r} is not deterministic given its seed and actions, so its states cannot be restored."
+        )
+
+
+def collect_branches(
+    trajectories: Dataset,
+    policy: Policy,
+    k: int = 3,
+    *,
+    steps: Sequence[int] | None = None,
+    distinct: bool = True,
+    batch_states: int = 64,
+) -> Dataset:
+    """Branch transitions at every state of ``trajectories`` (or at the numbers of actions ``steps``).
+
+    For each state, ``policy`` is asked ``k`` times (one batched call per ``batch_states`` states; a sampling
+    policy gives different actions); with ``distinct`` an alternative equal to the action the trajectory took, or
+    to an earlier alternative, is dropped (its transition is already known). Each kept alternative is executed in
+    a fresh replay of the state. Returns a transition dataset (``TRANSITION_FEATURES``), validated."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1 alternative action per state, got {k}.")
+    validate_trajectories(trajectories)
+    wanted = None if steps is None else set(steps)
+    states = []  # (row index, step)
+    columns = ["env_name", "env_kwargs", "seed", "agent_id", "system_prompt", "observations", "actions"]
+    rows = trajectories.select_columns(columns)
+    for index, row in enumerate(rows):
+        for step in range(min(len(row["actions"]), len(row["observations"]) - 1)):
+            if wanted is None or step in wanted:
+                states.append((index, step))
+    out: dict[str, list] = {name: [] for name in TRANSITION_FEATURES}
+    envs: dict[tuple[str, str], list[TextEnv]] = {}
+    for start in range(0, len(states), batch_states):
+        chunk = states[start : start + batch_states]
+        restored, conversations, owners = [], [], []
+        for index, step in chunk:
+            row = rows[index]
+            pool = envs.setdefault((row["env_name"], row["env_kwargs"]), [])
+            position = sum(1 for r in restored if r[1] is pool)
+            if position == len(pool):
+                pool.append(_make(row, index))
+            env = pool[position]
+            _, reset_info = env.reset(seed=row["seed"])
+            if str(reset_info.get("agent_id", "agent_0")) != row["agent_id"]:
+                continue  # another agent's view of a multi-agent episode
+            restore_state(env, row["seed"], row["observations"][: step + 1], row["actions"][:step])
+            restored.append((row, pool, env, step))
+            history = trajectory_messages(row["system_prompt"], row["observations"][: step + 1], row["actions"][:step])
+            conversations.extend([history] * k)
+            owners.extend([env] * k)
+        actions = policy(conversations, owners) if conversations else []
+        if len(actions) != len(conversations):
+            raise ValueError(f"The policy returned {len(actions)} actions for {len(conversations)} conversations.")
+        for j, (row, _, env, step) in enumerate(restored):
+            seen = {row["actions"][step].strip()} if distinct else set()
+            fresh = True  # env is at the state until it takes its first branch
+            for action in (coerce_action(a) for a in actions[j * k : (j + 1) * k]):
+                if distinct and action.strip() in seen:
+                    continue
+                seen.add(action.strip())
+                if not fresh:
+                    replay(env, row["seed"], row["actions"][:step])
+                fresh = False
+                observation, reward, terminated, truncated, _ = env.step(action)
+                _append(out, row, step, action, observation, reward, terminated, truncated)
+    dataset = Dataset.from_dict(out, features=TRANSITION_FEATURES)
+    validate_trajectories(dataset)
+    return dataset
+
+
+def _make(row: dict[str, Any], index: int) -> TextEnv:
+    try:
+        return make_env(row["env_name"], **json.loads(row["env_kwargs"] or "{}"))
+    except Exception as exc:
+        raise ValueError(
+            f"Trajectory row {index}: cannot rebuild environment {row['env_name']!r} from column 'env_kwargs' "
+            f"{row['env_kwargs']!r} ({exc}); branch data needs trajectories collected with collect_trajectories."
+        ) from exc
+
+
+def _append(
+    out: dict[str, list],
+    row: dict[str, Any],
+    step: int,
+    action: str,
+    observation: str,
+    reward: float,
+    terminated: bool,
+    truncated: bool,
+) -> None:
+    values = {
+        "env_name": row["env_name"],
+        "seed": row["seed"],
+        "agent_id": row["agent_id"],
+        "step": step,
+        "system_prompt": row["system_prompt"],
+        "observations": row["observations"][: step + 1],
+        "actions": row["actions"][:step],
+        "action": action,
+        "next_observation": observation,
+        "reward": reward,
+        "done": terminated or truncated,
+        "terminated": terminated,
+        "truncated": truncated,
+        "return": reward,
+    }
+    for name, value in values.items():
+        out[name].append(value)
