@@ -62,6 +62,13 @@ _EXPORTS: dict[str, str] = {
     "build_example": "mrlm_hf.tokenize",
     "tokenize_trajectories": "mrlm_hf.tokenize",
     "TrajectorySFTTrainer": "mrlm_hf.trainer",
+    "collect_branches": "mrlm_hf.branches",
+    "LookaheadPolicy": "mrlm_hf.planning",
+    "hindsight_relabel": "mrlm_hf.relabel",
+    "mix_trajectories": "mrlm_hf.mixtures",
+    "evaluate_per_environment": "mrlm_hf.mixtures",
+    "ModelPredictor": "mrlm_hf.simulator",
+    "WorldModelEnv": "mrlm_hf.simulator",
 }
 
 # The same names as ``_EXPORTS`` (a test checks it), written out for linters and type checkers.
@@ -77,6 +84,8 @@ __all__ = [
     "EnvRLOOConfig",
     "EnvReward",
     "ExpertPolicy",
+    "LookaheadPolicy",
+    "ModelPredictor",
     "MultiTurnRollout",
     "OpenAIPolicy",
     "Policy",
@@ -86,18 +95,23 @@ __all__ = [
     "TrajectorySFTConfig",
     "TrajectorySFTTrainer",
     "TransformersPolicy",
+    "WorldModelEnv",
     "build_example",
     "build_preference_pairs",
+    "collect_branches",
     "collect_preference_pairs",
     "collect_trajectories",
     "env_prompt_dataset",
+    "evaluate_per_environment",
     "evaluate_policy",
     "evaluate_world_model",
     "filter_by_reward",
+    "hindsight_relabel",
     "list_envs",
     "load_preference_pairs",
     "load_trajectories",
     "make_env",
+    "mix_trajectories",
     "register_env",
     "save_preference_pairs",
     "save_trajectories",
@@ -110,6 +124,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what a type checker or IDE sees; at run time ``__getattr__`` imports these on demand
+    from mrlm_hf.branches import collect_branches
     from mrlm_hf.config import TrajectorySFTConfig
     from mrlm_hf.data import (
         TRAJECTORY_FEATURES,
@@ -125,6 +140,8 @@ if TYPE_CHECKING:  # what a type checker or IDE sees; at run time ``__getattr__`
     )
     from mrlm_hf.envs import TextEnv, list_envs, make_env, register_env
     from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
+    from mrlm_hf.mixtures import evaluate_per_environment, mix_trajectories
+    from mrlm_hf.planning import LookaheadPolicy
     from mrlm_hf.policies import ExpertPolicy, OpenAIPolicy, Policy, RandomPolicy, TransformersPolicy
     from mrlm_hf.preferences import (
         PREFERENCE_FEATURES,
@@ -134,6 +151,7 @@ if TYPE_CHECKING:  # what a type checker or IDE sees; at run time ``__getattr__`
         load_preference_pairs,
         save_preference_pairs,
     )
+    from mrlm_hf.relabel import hindsight_relabel
     from mrlm_hf.rl import (
         EnvGRPOConfig,
         EnvGRPOTrainer,
@@ -143,6 +161,7 @@ if TYPE_CHECKING:  # what a type checker or IDE sees; at run time ``__getattr__`
         env_prompt_dataset,
     )
     from mrlm_hf.rollout import collect_trajectories
+    from mrlm_hf.simulator import ModelPredictor, WorldModelEnv
     from mrlm_hf.tokenize import ACTION, CONTEXT, OBSERVATION, build_example, tokenize_trajectories
     from mrlm_hf.trainer import TrajectorySFTTrainer
 
