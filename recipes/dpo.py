@@ -26,8 +26,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 from accelerate import PartialState  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from trl import DPOConfig, ModelConfig, TrlParser, get_peft_config, get_quantization_config  # noqa: E402
+from trl import DPOConfig, ModelConfig, TrlParser, get_peft_config  # noqa: E402
 
 from mrlm_hf import (  # noqa: E402
     ExpertPolicy,
@@ -42,13 +41,13 @@ from mrlm_hf import (  # noqa: E402
     save_trajectories,
 )
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
-from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
+from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer, trajectory_texts  # noqa: E402
 
 POLICIES = ["model", "mixture", "random", "expert"]
 
 
 @dataclass
-class PreferenceArguments:
+class PreferenceArguments(TinyModelArguments):
     """Where the preference pairs come from and how the trained policy is evaluated."""
 
     env_name: str = field(default="math", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
@@ -93,9 +92,6 @@ class PreferenceArguments:
     merge_lora: bool = field(
         default=False, metadata={"help": "With use_peft: also save the base model with the adapter merged, in merged/."}
     )
-    tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
-    tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
-    tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
 
 
 # Defaults of the embedded run; a YAML file or flags override any of them.
@@ -159,45 +155,16 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
     branch_steps = [int(k) for k in str(env_args.branch_steps).split(",") if k.strip()]
 
     # 1. Model and tokenizer: a local/hub checkpoint (e.g. a previous stage's output_dir), or the tiny default.
-    if not model_args.model_name_or_path:
+    def corpus() -> list[str]:  # the tiny default's tokenizer learns from expert and random play
         seeds = {"seed": env_args.collection_seed, "env_kwargs": env_kwargs, "progress": False}
-        corpus_data = [
-            collect_trajectories(env_args.env_name, ExpertPolicy(), 256, **seeds),
-            collect_trajectories(env_args.env_name, RandomPolicy(args.seed), 256, **seeds),
-        ]
-        corpus = [
-            text
-            for data in corpus_data
-            for row in data
-            for text in (*row["observations"], *row["actions"], row["system_prompt"])
-        ]
-        tokenizer = build_tokenizer(corpus, vocab_size=env_args.tiny_vocab_size)
-        model = build_model(
-            tokenizer,
-            hidden_size=env_args.tiny_hidden_size,
-            num_layers=env_args.tiny_num_layers,
-            intermediate_size=4 * env_args.tiny_hidden_size,
-            seed=args.seed,
-        )
-        if model_args.load_in_4bit or model_args.load_in_8bit:  # quantization happens while loading a checkpoint
-            model_args.model_name_or_path = str(Path(args.output_dir) / "tiny_base")
-            with state.main_process_first():
-                if state.is_main_process:
-                    model.save_pretrained(model_args.model_name_or_path)
-                    tokenizer.save_pretrained(model_args.model_name_or_path)
-    if model_args.model_name_or_path:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-        quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
-        model = AutoModelForCausalLM.from_pretrained(
-            model_args.model_name_or_path,
-            revision=model_args.model_revision,
-            dtype=model_args.dtype,
-            attn_implementation=model_args.attn_implementation,
-            quantization_config=quantization,
-            device_map={"": state.local_process_index} if quantization is not None else None,
-        )
-        if quantization is None:
-            model.to(state.device)
+        expert = collect_trajectories(env_args.env_name, ExpertPolicy(), 256, **seeds)
+        return trajectory_texts(expert, collect_trajectories(env_args.env_name, RandomPolicy(args.seed), 256, **seeds))
+
+    model, tokenizer = load_model_and_tokenizer(
+        model_args, env_args, corpus, seed=args.seed, output_dir=args.output_dir, state=state
+    )
+    if not (model_args.load_in_4bit or model_args.load_in_8bit):
+        model.to(state.device)
 
     # 2. Preference pairs: load them, or sample continuations at shared states and pair them by return.
     trajectories = None  # the sampled trajectories behind the pairs (metadata's chosen_rows/rejected_rows index them)

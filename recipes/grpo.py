@@ -24,16 +24,15 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is marked experimental in TRL 1.16
 
 from accelerate import PartialState  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from trl import ModelConfig, RLOOTrainer, TrlParser, get_peft_config, get_quantization_config  # noqa: E402
+from trl import ModelConfig, RLOOTrainer, TrlParser, get_peft_config  # noqa: E402
 
 from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, load_trajectories  # noqa: E402
+from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer, trajectory_texts  # noqa: E402
 from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, EnvReward, EnvRLOOConfig, env_prompt_dataset  # noqa: E402
-from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
 
 
 @dataclass
-class RLArguments:
+class RLArguments(TinyModelArguments):
     """Which environment the policy plays, which seeds it trains on, and how it is evaluated."""
 
     env_name: str = field(default="math", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
@@ -53,9 +52,6 @@ class RLArguments:
         default=128,
         metadata={"help": "Without sft_dataset_path: expert episodes collected for sft_weight and the tiny tokenizer."},
     )
-    tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
-    tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
-    tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
 
 
 # Defaults of the embedded run; a YAML file or flags override any of them.
@@ -73,40 +69,6 @@ RECIPE_DEFAULTS = {
     "report_to": "none",
     "bf16": None,
 }
-
-
-def load_model(rl_args: RLArguments, args, model_args: ModelConfig, state: PartialState, demonstrations):
-    """A checkpoint (``--model_name_or_path``, with QLoRA if asked) or the embedded tiny default built locally."""
-    if not model_args.model_name_or_path:
-        corpus = [t for row in demonstrations for t in (*row["observations"], *row["actions"], row["system_prompt"])]
-        tokenizer = build_tokenizer(corpus, vocab_size=rl_args.tiny_vocab_size)
-        model = build_model(
-            tokenizer,
-            hidden_size=rl_args.tiny_hidden_size,
-            num_layers=rl_args.tiny_num_layers,
-            intermediate_size=4 * rl_args.tiny_hidden_size,
-            seed=args.seed,
-        )
-        # Quantization happens while loading, and TRL builds a KL reference model (beta > 0) from the model's path:
-        # both need the tiny model on disk.
-        if not (model_args.load_in_4bit or model_args.load_in_8bit or args.beta):
-            return model, tokenizer
-        model_args.model_name_or_path = str(Path(args.output_dir) / "tiny_base")
-        with state.main_process_first():
-            if state.is_main_process:
-                model.save_pretrained(model_args.model_name_or_path)
-                tokenizer.save_pretrained(model_args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-    quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        dtype=model_args.dtype,
-        attn_implementation=model_args.attn_implementation,
-        quantization_config=quantization,
-        device_map={"": state.local_process_index} if quantization is not None else None,
-    )
-    return model, tokenizer
 
 
 def held_out_success(model, tokenizer, rl_args: RLArguments, env_kwargs: dict, max_new_tokens: int) -> dict:
@@ -141,7 +103,15 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
             )
 
     # 2. Model and tokenizer.
-    model, tokenizer = load_model(rl_args, args, model_args, state, demonstrations)
+    model, tokenizer = load_model_and_tokenizer(
+        model_args,
+        rl_args,
+        lambda: trajectory_texts(demonstrations),
+        seed=args.seed,
+        output_dir=args.output_dir,
+        state=state,
+        needs_path=bool(args.beta),  # TRL builds the KL reference model from the model's path
+    )
     turn_tokens = (None if rloo else args.max_turn_tokens) or args.max_completion_length
     before = held_out_success(model, tokenizer, rl_args, env_kwargs, turn_tokens) if state.is_main_process else {}
 

@@ -21,8 +21,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from accelerate import PartialState  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config  # noqa: E402
+from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 
 from mrlm_hf import (  # noqa: E402
     ExpertPolicy,
@@ -37,14 +36,14 @@ from mrlm_hf import (  # noqa: E402
     trajectory_stats,
 )
 from mrlm_hf.hub import push_model, push_trajectories  # noqa: E402
+from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer, trajectory_texts  # noqa: E402
 from mrlm_hf.plotting import CURVE_FILE  # noqa: E402
 from mrlm_hf.report import before_after_table  # noqa: E402
-from mrlm_hf.tiny import build_model, build_tokenizer  # noqa: E402
 from mrlm_hf.trainer import check_model_path  # noqa: E402
 
 
 @dataclass
-class EnvArguments:
+class EnvArguments(TinyModelArguments):
     """Where the trajectories come from and how the trained policy is evaluated."""
 
     env_name: str = field(default="gridworld", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
@@ -75,9 +74,6 @@ class EnvArguments:
     merge_lora: bool = field(
         default=False, metadata={"help": "With use_peft: also save the base model with the adapter merged, in merged/."}
     )
-    tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
-    tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
-    tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
     # Deprecated names (YAML files written before the rename keep working, with a warning).
     num_episodes: int | None = field(default=None, metadata={"help": "Deprecated alias of dataset_episodes."})
     collection_policy: str | None = field(default=None, metadata={"help": "Deprecated alias of dataset_policy."})
@@ -150,35 +146,14 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
     splits = split_trajectories(trajectories, test_size=env_args.eval_fraction, seed=args.seed)
 
     # 2. Model and tokenizer: a local/hub checkpoint, or the embedded tiny default built from scratch.
-    if not model_args.model_name_or_path:
-        corpus = [
-            text for row in splits["train"] for text in (*row["observations"], *row["actions"], row["system_prompt"])
-        ]
-        tokenizer = build_tokenizer(corpus, vocab_size=env_args.tiny_vocab_size)
-        model = build_model(
-            tokenizer,
-            hidden_size=env_args.tiny_hidden_size,
-            num_layers=env_args.tiny_num_layers,
-            intermediate_size=4 * env_args.tiny_hidden_size,
-            seed=args.seed,
-        )
-        if model_args.load_in_4bit or model_args.load_in_8bit:  # quantization happens while loading a checkpoint
-            model_args.model_name_or_path = str(Path(args.output_dir) / "tiny_base")
-            with state.main_process_first():
-                if state.is_main_process:
-                    model.save_pretrained(model_args.model_name_or_path)
-                    tokenizer.save_pretrained(model_args.model_name_or_path)
-    if model_args.model_name_or_path:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-        quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
-        model = AutoModelForCausalLM.from_pretrained(
-            model_args.model_name_or_path,
-            revision=model_args.model_revision,
-            dtype=model_args.dtype,
-            attn_implementation=model_args.attn_implementation,
-            quantization_config=quantization,
-            device_map={"": state.local_process_index} if quantization is not None else None,
-        )
+    model, tokenizer = load_model_and_tokenizer(
+        model_args,
+        env_args,
+        lambda: trajectory_texts(splits["train"]),
+        seed=args.seed,
+        output_dir=args.output_dir,
+        state=state,
+    )
 
     # 3. Train. push_to_hub (TRL's field) is done at the end by mrlm_hf.hub, with this library's model card.
     model_repo = (args.hub_model_id or Path(args.output_dir).name) if args.push_to_hub else None

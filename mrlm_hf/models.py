@@ -1,0 +1,84 @@
+"""The model a recipe trains: a checkpoint (``--model_name_or_path``, quantized for QLoRA if asked) or the embedded
+tiny default, built locally from the recipe's own trajectories so that nothing is downloaded.
+
+One implementation for ``recipes/sft.py``, ``recipes/grpo.py`` and ``recipes/dpo.py``; their argument classes
+inherit ``TinyModelArguments``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TINY_BASE = "tiny_base"
+
+
+@dataclass
+class TinyModelArguments:
+    """The embedded default model, used when no ``model_name_or_path`` is given."""
+
+    tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
+    tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
+    tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
+
+
+def trajectory_texts(*datasets: Iterable[dict[str, Any]]) -> list[str]:
+    """Every observation, action and system prompt of the given trajectory datasets (a tokenizer's corpus)."""
+    return [
+        text
+        for rows in datasets
+        for row in rows
+        for text in (*row["observations"], *row["actions"], row["system_prompt"])
+    ]
+
+
+def load_model_and_tokenizer(
+    model_args: Any,
+    tiny: TinyModelArguments,
+    corpus: Callable[[], list[str]],
+    *,
+    seed: int,
+    output_dir: str,
+    state: Any,
+    needs_path: bool = False,
+) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for TRL's ``ModelConfig`` ``model_args``.
+
+    Without ``model_name_or_path`` a tiny Qwen2-architecture model and a BPE tokenizer trained on ``corpus()`` are
+    built. It is saved to ``output_dir/tiny_base`` and loaded back from there when loading must happen from a path:
+    quantization (``--load_in_4bit``/``--load_in_8bit``) happens while loading, and ``needs_path`` covers trainers
+    that build a reference model from the model's path (TRL's GRPO with ``beta > 0``)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import get_quantization_config
+
+    from mrlm_hf.tiny import build_model, build_tokenizer
+
+    if not model_args.model_name_or_path:
+        tokenizer = build_tokenizer(corpus(), vocab_size=tiny.tiny_vocab_size)
+        model = build_model(
+            tokenizer,
+            hidden_size=tiny.tiny_hidden_size,
+            num_layers=tiny.tiny_num_layers,
+            intermediate_size=4 * tiny.tiny_hidden_size,
+            seed=seed,
+        )
+        if not (model_args.load_in_4bit or model_args.load_in_8bit or needs_path):
+            return model, tokenizer
+        model_args.model_name_or_path = str(Path(output_dir) / TINY_BASE)
+        with state.main_process_first():
+            if state.is_main_process:
+                model.save_pretrained(model_args.model_name_or_path)
+                tokenizer.save_pretrained(model_args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+    quantization = get_quantization_config(model_args)  # --load_in_4bit / --load_in_8bit (QLoRA, bitsandbytes)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        dtype=model_args.dtype,
+        attn_implementation=model_args.attn_implementation,
+        quantization_config=quantization,
+        device_map={"": state.local_process_index} if quantization is not None else None,
+    )
+    return model, tokenizer
