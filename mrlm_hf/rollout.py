@@ -185,21 +185,9 @@ def collect_trajectories(
     probe = factory()
     env_name = env if isinstance(env, str) else probe.name
     policy_name = getattr(policy, "name", type(policy).__name__)
+    run = (factory, probe, env_name, policy, policy_name, num_episodes, seed, num_envs, workers)
     if shard_dir is None:
-        return _collect(
-            factory,
-            probe,
-            env_name,
-            policy,
-            policy_name,
-            num_episodes,
-            seed,
-            num_envs,
-            workers,
-            None,
-            progress,
-            metadata,
-        )
+        return _collect(*run, None, progress, metadata)
     request = {
         "env_name": env_name,
         "env_kwargs": json.dumps(probe.config, sort_keys=True, default=str),
@@ -209,20 +197,7 @@ def collect_trajectories(
     }
     with _ShardWriter(shard_dir, shard_size) as shards:
         shards.claim(request)
-        return _collect(
-            factory,
-            probe,
-            env_name,
-            policy,
-            policy_name,
-            num_episodes,
-            seed,
-            num_envs,
-            workers,
-            shards,
-            progress,
-            metadata,
-        )
+        return _collect(*run, shards, progress, metadata)
 
 
 def _collect(
