@@ -120,7 +120,8 @@ def run_block(block: Block, namespace: dict, env: dict[str, str]) -> None:
     """Run one block in the current directory; raise AssertionError naming the page and line when it fails."""
     if block.lang == "python":
         try:
-            exec(compile(block.code, f"docs/{block.page}:{block.line}", "exec"), namespace)  # noqa: S102 - our docs
+            code = "\n" * block.line + block.code  # tracebacks give the line in the page
+            exec(compile(code, f"docs/{block.page}", "exec"), namespace)  # noqa: S102 - our own docs
         except Exception:
             raise AssertionError(f"{block.where} failed:\n{traceback.format_exc()}") from None
     elif block.lang == "bash" and block.tag == "gpu":
