@@ -24,11 +24,14 @@ import shlex
 import subprocess
 import sys
 import traceback
+import types
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
+
+from mrlm_hf.envs.registry import _REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -171,6 +174,13 @@ def test_page_runs(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     env = shell_env(bin_dir)
     monkeypatch.chdir(work)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    namespace: dict = {"__name__": f"docs_{Path(page).stem}"}
-    for block in blocks(DOCS / page):
-        run_block(block, namespace, env)
+    # the page's Python blocks run as one module (classes they define can be found by name, as in a script)
+    module = types.ModuleType(f"docs_{Path(page).stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    registered = dict(_REGISTRY)
+    try:
+        for block in blocks(DOCS / page):
+            run_block(block, module.__dict__, env)
+    finally:  # environments a page registers do not leak into other tests
+        _REGISTRY.clear()
+        _REGISTRY.update(registered)
