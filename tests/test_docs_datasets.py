@@ -6,12 +6,12 @@ must end with an ``env`` in which the expert solves every row and a wrong answer
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import datasets
 import pytest
+from test_docs import blocks
 
 from mrlm_hf.envs.code import CodeEnv
 from mrlm_hf.envs.math import MathEnv
@@ -118,7 +118,8 @@ SOURCES = {
 
 
 def _examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    """The page's Python blocks, read as tests/test_docs.py reads every page."""
+    return [block.code for block in blocks(DOC) if block.lang == "python"]
 
 
 def _run_example(code: str, monkeypatch: pytest.MonkeyPatch, rows: dict | None = None) -> tuple[object, tuple]:
