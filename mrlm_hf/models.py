@@ -82,3 +82,22 @@ def load_model_and_tokenizer(
         device_map={"": state.local_process_index} if quantization is not None else None,
     )
     return model, tokenizer
+
+
+def save_trained_model(trainer: Any, tokenizer: Any, output_dir: str, *, merge_lora: bool = False) -> None:
+    """Save the trained model in standard Hugging Face format (gathered from FSDP shards); with ``merge_lora`` (a
+    peft model), also the base model with the adapter merged, in ``output_dir/merged``."""
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(output_dir)
+    if not merge_lora:
+        return
+    if trainer.is_fsdp_enabled:  # the adapter is sharded: merge from the saved files instead
+        raise SystemExit(
+            f"The adapter is saved in {output_dir}. Under FSDP, merge it afterwards on one process: "
+            "peft.AutoPeftModelForCausalLM.from_pretrained(output_dir).merge_and_unload().save_pretrained(...)."
+        )
+    merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        merged.save_pretrained(Path(output_dir) / "merged")
+        tokenizer.save_pretrained(Path(output_dir) / "merged")

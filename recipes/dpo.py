@@ -41,7 +41,12 @@ from mrlm_hf import (  # noqa: E402
     save_trajectories,
 )
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
-from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer, trajectory_texts  # noqa: E402
+from mrlm_hf.models import (  # noqa: E402
+    TinyModelArguments,
+    load_model_and_tokenizer,
+    save_trained_model,
+    trajectory_texts,
+)
 
 POLICIES = ["model", "mixture", "random", "expert"]
 
@@ -219,19 +224,7 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
     after = evaluate_policy(trainer.model, env_args.env_name, **evaluation)
 
     # 4. Save model (standard Hugging Face format, gathered from FSDP shards), tokenizer and pairs.
-    if trainer.is_fsdp_enabled:
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    trainer.save_model(args.output_dir)
-    if env_args.merge_lora and model_args.use_peft:
-        if trainer.is_fsdp_enabled:
-            raise SystemExit(
-                f"The adapter is saved in {args.output_dir}. Under FSDP, merge it afterwards on one process: "
-                "peft.AutoPeftModelForCausalLM.from_pretrained(output_dir).merge_and_unload().save_pretrained(...)."
-            )
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        if state.is_main_process:
-            merged.save_pretrained(Path(args.output_dir) / "merged")
-            tokenizer.save_pretrained(Path(args.output_dir) / "merged")
+    save_trained_model(trainer, tokenizer, args.output_dir, merge_lora=env_args.merge_lora and model_args.use_peft)
     summary = {
         "output_dir": str(Path(args.output_dir).resolve()),
         "env_name": env_args.env_name,

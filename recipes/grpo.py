@@ -27,7 +27,12 @@ from accelerate import PartialState  # noqa: E402
 from trl import ModelConfig, RLOOTrainer, TrlParser, get_peft_config  # noqa: E402
 
 from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, load_trajectories  # noqa: E402
-from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer, trajectory_texts  # noqa: E402
+from mrlm_hf.models import (  # noqa: E402
+    TinyModelArguments,
+    load_model_and_tokenizer,
+    save_trained_model,
+    trajectory_texts,
+)
 from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, EnvReward, EnvRLOOConfig, env_prompt_dataset  # noqa: E402
 
 
@@ -137,9 +142,7 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
 
     # 4. Held-out success after training; save model (full state dict under FSDP) and tokenizer.
-    if trainer.is_fsdp_enabled:
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    trainer.save_model(args.output_dir)
+    save_trained_model(trainer, tokenizer, args.output_dir)
     rewards = [h[k] for h in trainer.state.log_history for k in h if k == "reward"]
     summary = {
         "output_dir": str(Path(args.output_dir).resolve()),

@@ -36,7 +36,12 @@ from mrlm_hf import (  # noqa: E402
     trajectory_stats,
 )
 from mrlm_hf.hub import push_model, push_trajectories  # noqa: E402
-from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer, trajectory_texts  # noqa: E402
+from mrlm_hf.models import (  # noqa: E402
+    TinyModelArguments,
+    load_model_and_tokenizer,
+    save_trained_model,
+    trajectory_texts,
+)
 from mrlm_hf.plotting import CURVE_FILE  # noqa: E402
 from mrlm_hf.report import before_after_table  # noqa: E402
 from mrlm_hf.trainer import check_model_path  # noqa: E402
@@ -176,19 +181,7 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         metrics = trainer.evaluate()
 
     # 4. Save model (standard Hugging Face format, gathered from FSDP shards), tokenizer and trajectories.
-    if trainer.is_fsdp_enabled:
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    trainer.save_model(args.output_dir)
-    if env_args.merge_lora and model_args.use_peft:
-        if trainer.is_fsdp_enabled:  # the adapter is sharded: merge from the saved files instead
-            raise SystemExit(
-                f"The adapter is saved in {args.output_dir}. Under FSDP, merge it afterwards on one process: "
-                "peft.AutoPeftModelForCausalLM.from_pretrained(output_dir).merge_and_unload().save_pretrained(...)."
-            )
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        if state.is_main_process:
-            merged.save_pretrained(Path(args.output_dir) / "merged")
-            tokenizer.save_pretrained(Path(args.output_dir) / "merged")
+    save_trained_model(trainer, tokenizer, args.output_dir, merge_lora=env_args.merge_lora and model_args.use_peft)
     # 5. Before/after on the same held-out seeds: a random policy against the trained agent.
     baseline = None
     if args.eval_env_episodes and state.is_main_process:
