@@ -1,5 +1,5 @@
 # GRPO from the SFT model on gridworld with walls (difficulty 1), on a CPU: the run recorded in bench/RESULTS.md.
-# Usage: bash bench/grpo_gridworld_walls.sh (writes into the current directory).
+# Usage, from the repository root: bash bench/grpo_gridworld_walls.sh (writes sft/, grpo/ and the logs there).
 set -x
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 G='{"size": 5, "difficulty": 1, "max_turns": 15}'
