@@ -103,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     demos = collect_trajectories(
         "gridworld", WallBlindPolicy(args.epsilon), args.demo_episodes, env_kwargs=ENV, progress=False
     )
-    save_trajectories(demos, out / "demos")
+    if not (out / "demos").exists():
+        save_trajectories(demos, out / "demos")
     demonstrator = {
         f"epsilon={eps}": evaluate_policy(
             WallBlindPolicy(eps, seed=1), "gridworld", args.eval_episodes, env_kwargs=ENV, progress=False
@@ -116,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     procs = {}
     for steps in args.sft_steps:
         name = f"sft_{steps}"
+        if (out / name / "summary.json").exists():  # finished by an earlier run with this --out
+            continue
         procs[name] = run(
             [
                 sys.executable,
@@ -143,10 +146,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             env,
         )
     wait(procs, out)
-    for name in procs:
-        stages[name] = json.loads((out / name / "summary.json").read_text())
+    for steps in args.sft_steps:
+        stages[f"sft_{steps}"] = json.loads((out / f"sft_{steps}" / "summary.json").read_text())
     sft = out / f"sft_{args.sft_steps[0]}"
-    scratch_model(sft, out / "scratch", seed=0)
+    if not (out / "scratch" / "config.json").exists():
+        scratch_model(sft, out / "scratch", seed=0)
 
     # 3. GRPO from the (shortest) SFT model at each learning rate, and from the random init at the first one.
     common = [
@@ -163,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--num_generations",
         str(args.num_generations),
         "--max_completion_length",
-        "256",
+        "560",  # 15 turns of about 34 tokens (action, end of turn, observation) fit
         "--max_turn_tokens",
         "6",
         "--eval_episodes",
