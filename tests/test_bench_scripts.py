@@ -1,0 +1,71 @@
+"""The benchmark scripts' arithmetic and report fields (CPU, no timing): the memory-bandwidth bound of a decoding
+step, the per-batch rollout summary, and the agent-rollout and cost-growth summaries."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+rollout_throughput = pytest.importorskip("rollout_throughput")
+
+
+def small_config(tied: bool) -> Qwen2Config:
+    return Qwen2Config(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=96,
+        tie_word_embeddings=tied,
+    )
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_bandwidth_bound_counts_the_weights_a_step_reads(tied):
+    config = small_config(tied)
+    model = Qwen2ForCausalLM(config)
+    parameters = sum(p.numel() for p in model.parameters())  # a tied table is one parameter
+    embedding = model.model.embed_tokens.weight.numel()
+    batch = 8
+    # Untied: every weight but the input table, of which the step gathers one row per sequence; tied: all of them.
+    expected = parameters if tied else parameters - embedding + batch * config.hidden_size
+    bound = rollout_throughput.bandwidth_bound(config, batch, mean_prompt=100, new_tokens=31, bytes_per_value=2)
+    assert bound["weight_bytes_per_step"] == 2 * expected
+
+
+def test_bandwidth_bound_reads_each_rows_filled_cache_on_average():
+    config = small_config(False)
+    bound = rollout_throughput.bandwidth_bound(
+        config, 8, mean_prompt=100, new_tokens=31, bytes_per_value=2, bandwidth=1e12
+    )
+    # 3 layers x (keys, values) x 2 heads x 16 dims x 2 bytes, over 100 prompt + 16 generated slots on average.
+    assert bound["kv_cache_bytes_per_step"] == 8 * 3 * 2 * 2 * 16 * 2 * 116
+    total = bound["weight_bytes_per_step"] + bound["kv_cache_bytes_per_step"]
+    assert bound["bound_step_ms"] == pytest.approx(1e3 * total / 1e12)
+    assert bound["bound_new_tokens_per_s"] == pytest.approx(8 * 1e12 / total)
+
+
+def test_summary_compares_ours_with_the_better_transformers_path():
+    bound = {"bound_new_tokens_per_s": 1000.0}
+    row = {
+        "batch": 4,
+        "static_generate": {"new_tokens_per_s": 100.0},
+        "generate_batch": {"new_tokens_per_s": 250.0},
+        "static_decoder": {"new_tokens_per_s": 500.0},
+    }
+    summary = rollout_throughput.summarize(row, bound)
+    assert summary["best_transformers_path"] == "generate_batch"
+    assert summary["ours_over_best_transformers"] == pytest.approx(2.0)
+    assert summary["ours_fraction_of_bound"] == pytest.approx(0.5)
+    assert summary["ours_ms_per_step_incl_prefill"] == pytest.approx(8.0)
+    # A failed path (an error, no figure) is left out of the comparison, and no ratio without our figure.
+    row["generate_batch"] = {"error": "RuntimeError: ..."}
+    assert rollout_throughput.summarize(row, bound)["best_transformers_path"] == "static_generate"
+    row["static_decoder"] = {"error": "RuntimeError: ..."}
+    summary = rollout_throughput.summarize(row, bound)
+    assert "ours_over_best_transformers" not in summary and "ours_fraction_of_bound" not in summary
