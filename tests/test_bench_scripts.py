@@ -69,3 +69,36 @@ def test_summary_compares_ours_with_the_better_transformers_path():
     row["static_decoder"] = {"error": "RuntimeError: ..."}
     summary = rollout_throughput.summarize(row, bound)
     assert "ours_over_best_transformers" not in summary and "ours_fraction_of_bound" not in summary
+
+
+agent_rollouts = pytest.importorskip("agent_rollouts")
+
+
+class StubPolicy:
+    """Stands in for TransformersPolicy: its call generates through ``self.generate_tokens``."""
+
+    def generate_tokens(self, prompts):
+        return [[7] * len(p) for p in prompts]
+
+    def __call__(self, conversations, envs=None):
+        return [f"sampled {len(t)}" for t in self.generate_tokens([[1] * len(c) for c in conversations])]
+
+
+class StubEnv:
+    def expert_action(self):
+        return "expert"
+
+
+@pytest.mark.parametrize("expert_code", [False, True])
+def test_timed_policy_counts_generation_and_can_step_with_the_expert(expert_code):
+    timed = agent_rollouts.TimedPolicy(StubPolicy(), expert_code=expert_code)
+    actions = timed([["a", "b"], ["c"]], [StubEnv(), StubEnv()])
+    assert actions == (["expert", "expert"] if expert_code else ["sampled 2", "sampled 1"])
+    assert (timed.calls, timed.new_tokens, timed.prompt_tokens, timed.longest_prompt) == (1, 3, 3, 2)
+    assert 0 < timed.generation_seconds <= timed.policy_seconds
+    summary = agent_rollouts.run_summary(4.0, episodes=2, steps=6, timed=timed)
+    assert summary["episodes_per_s"] == 0.5 and summary["new_tokens_per_s"] == 0.75
+    assert summary["end_to_end_over_generation"] == pytest.approx(4.0 / timed.generation_seconds)
+    assert summary["env_seconds"] == pytest.approx(4.0 - timed.policy_seconds)
+    timed.reset()
+    assert agent_rollouts.run_summary(1.0, 0, 0, timed)["end_to_end_over_generation"] is None
