@@ -187,10 +187,10 @@ def main() -> None:
                 f"{row['end_to_end_over_generation']:.2f} ({row['env_steps']} steps, {row['seconds']:.1f} s)",
                 flush=True,
             )
+            if args.out:  # after every run, so a run cut short keeps what it measured
+                with open(args.out, "w") as f:
+                    json.dump(results, f, indent=2)
     print(json.dumps(results, indent=2))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":

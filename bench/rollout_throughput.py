@@ -184,11 +184,12 @@ def batch_generate(model, batch: list[list[int]], new_tokens: int, compile_level
     return [list(o.generated_tokens) for o in by_id]
 
 
-def compare(model, args: argparse.Namespace) -> dict:
+def compare(model, args: argparse.Namespace, results: dict) -> None:
     """For each batch size: new tokens/s of (a) compiled static-cache ``generate``, (b) ``generate_batch``, (c) our
-    static decoder, each on the same ``batch`` prompts, a first (compiling) pass and a timed second pass."""
+    static decoder, each on the same ``batch`` prompts, a first (compiling) pass and a timed second pass. Rows go to
+    ``results["batches"]``, written to ``args.out`` after each batch (a run cut short keeps what it measured)."""
     width = args.prompt_max
-    rows = []
+    rows = results.setdefault("batches", [])
     for batch in args.batches:
         data = prompts(batch, seed=batch, high=width)
         total = batch * args.new_tokens
@@ -236,7 +237,9 @@ def compare(model, args: argparse.Namespace) -> dict:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         rows.append(row)
-    return {"batches": rows}
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=2)
 
 
 def main() -> None:
@@ -280,7 +283,7 @@ def main() -> None:
     if args.batches:
         results = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__}
         results.update(date=time.strftime("%Y-%m-%d"), tiny=args.tiny, bandwidth=args.bandwidth)
-        results.update(compare(model, args))
+        compare(model, args, results)
         if not args.configs:
             report(results, args.out)
             return

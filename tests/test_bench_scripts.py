@@ -102,3 +102,27 @@ def test_timed_policy_counts_generation_and_can_step_with_the_expert(expert_code
     assert summary["env_seconds"] == pytest.approx(4.0 - timed.policy_seconds)
     timed.reset()
     assert agent_rollouts.run_summary(1.0, 0, 0, timed)["end_to_end_over_generation"] is None
+
+
+trajectory_scaling = pytest.importorskip("trajectory_scaling")
+
+
+def test_cost_growth_series_and_plot(tmp_path):
+    def run(batch, tokens_per_s, memory):
+        return {"batch_size": batch, "tokens_per_s": tokens_per_s, "peak_memory_gb": memory}
+
+    results = [
+        {"turns": 2, "warm_up": True, "trajectory": [run(1, 1.0, 9.0)], "transition": [run(1, 1.0, 9.0)]},
+        {"turns": 8, "trajectory": [run(1, 30.0, None), run(4, 40.0, None)], "transition": [run(1, 50.0, None)]},
+        {"turns": 2, "trajectory": [run(1, 10.0, None), run(4, 20.0, None)], "transition": [run(1, 5.0, None)]},
+    ]
+    rows = [r for r in results if not r.get("warm_up")]
+    assert trajectory_scaling.series(rows, "tokens_per_s") == {
+        ("trajectory", 1): [(2, 10.0), (8, 30.0)],
+        ("trajectory", 4): [(2, 20.0), (8, 40.0)],
+        ("transition", 1): [(2, 5.0), (8, 50.0)],
+    }
+    assert trajectory_scaling.series(rows, "peak_memory_gb") == {}  # no GPU memory on CPU: nothing to draw
+    path = tmp_path / "scaling.png"
+    trajectory_scaling.plot(results, str(path), "cpu")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
