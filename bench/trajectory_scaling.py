@@ -89,6 +89,10 @@ def plot(results: list[dict], path: str, device: str) -> None:
                 label=f"{layout}, batch {batch}",
             )
         ax.set_xscale("log", base=2)
+        lengths = sorted({r["turns"] for r in rows})
+        ax.set_xticks(lengths, [str(t) for t in lengths])
+        if not series(rows, key):
+            ax.text(0.5, 0.5, "not measured (no GPU)", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("turns per trajectory")
         ax.set_ylabel(label)
         if key == "seconds_per_trajectory":
