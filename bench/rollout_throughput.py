@@ -127,6 +127,8 @@ def summarize(row: dict, bound: dict) -> dict:
     best = max(baselines, key=baselines.get) if baselines else None
     ours = tokens_per_s.get("static_decoder")
     summary = {"best_transformers_path": best, "bandwidth_bound": bound}
+    # Every path against the bound (end-to-end throughput, prefill included).
+    summary["fraction_of_bound"] = {name: v / bound["bound_new_tokens_per_s"] for name, v in tokens_per_s.items()}
     if ours is not None and best is not None:
         summary["ours_over_best_transformers"] = ours / baselines[best]
     if ours is not None:

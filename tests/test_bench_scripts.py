@@ -62,6 +62,9 @@ def test_summary_compares_ours_with_the_better_transformers_path():
     assert summary["best_transformers_path"] == "generate_batch"
     assert summary["ours_over_best_transformers"] == pytest.approx(2.0)
     assert summary["ours_fraction_of_bound"] == pytest.approx(0.5)
+    assert summary["fraction_of_bound"] == pytest.approx(
+        {"static_generate": 0.1, "generate_batch": 0.25, "static_decoder": 0.5}
+    )
     assert summary["ours_ms_per_step_incl_prefill"] == pytest.approx(8.0)
     # A failed path (an error, no figure) is left out of the comparison, and no ratio without our figure.
     row["generate_batch"] = {"error": "RuntimeError: ..."}
