@@ -166,11 +166,15 @@ def static_generate(model, batch: list[list[int]], new_tokens: int, width: int) 
     return out[:, width:].tolist()
 
 
-def batch_generate(model, batch: list[list[int]], new_tokens: int, compile_level: int) -> list[list[int]]:
+def batch_generate(
+    model, batch: list[list[int]], new_tokens: int, compile_level: int, stats: dict | None = None
+) -> list[list[int]]:
     """transformers' continuous batching, ``model.generate_batch``: paged cache, its CUDA graphs where it decides
     (default), all requests admitted at once (``max_requests_per_batch`` is inferred from the request count);
     ``compile_level`` is ``ContinuousBatchingConfig.default_compile_level`` (0: no torch.compile). The manager is
-    kept between calls (warm-up and graphs paid once, as a server would); ``compare`` destroys it afterwards."""
+    kept between calls (warm-up and graphs paid once, as a server would); ``compare`` destroys it afterwards.
+    ``stats["loop_seconds"]``: from the first request's creation to the last one's end (the call's own start and stop
+    of its generation thread left out)."""
     from transformers import ContinuousBatchingConfig, GenerationConfig
 
     config = GenerationConfig(
@@ -183,6 +187,8 @@ def batch_generate(model, batch: list[list[int]], new_tokens: int, compile_level
         persistent_manager=True,  # the timed pass reuses the first pass's manager, cache and captured graphs
     )
     by_id = sorted(outputs.values(), key=lambda o: int(str(o.request_id).rsplit("_", 1)[-1]))
+    if stats is not None and by_id:
+        stats["loop_seconds"] = max(o.lifespan[1] for o in by_id) - min(o.created_time for o in by_id)
     return [list(o.generated_tokens) for o in by_id]
 
 
@@ -207,8 +213,10 @@ def compare(model, args: argparse.Namespace, results: dict) -> None:
         )
         policy.generation_kwargs.update(eos_token_id=None)
         runs = {"static_generate": partial(static_generate, model, data, args.new_tokens, width)}
+        cb_stats: dict[str, dict] = {}
         for level in args.cb_compile_levels:
-            runs[f"generate_batch_level{level}"] = partial(batch_generate, model, data, args.new_tokens, level)
+            cb_stats[f"generate_batch_level{level}"] = stats = {}
+            runs[f"generate_batch_level{level}"] = partial(batch_generate, model, data, args.new_tokens, level, stats)
         runs["static_decoder"] = partial(policy.generate_tokens, data)
         for name, fn in runs.items():
             if name.split("_level")[0] not in args.paths:
@@ -220,6 +228,9 @@ def compare(model, args: argparse.Namespace, results: dict) -> None:
                 if produced != total:
                     raise RuntimeError(f"produced {produced} new tokens, expected {total}")
                 row[name] = {"seconds": seconds, "first_pass_seconds": first, "new_tokens_per_s": total / seconds}
+                if cb_stats.get(name, {}).get("loop_seconds"):  # generate_batch: its loop alone, for reference
+                    row[name]["loop_seconds"] = cb_stats[name]["loop_seconds"]
+                    row[name]["loop_new_tokens_per_s"] = total / cb_stats[name]["loop_seconds"]
                 print(
                     f"batch {batch}, {name}: {total / seconds:,.0f} new tokens/s (first pass {first:.1f} s)", flush=True
                 )
