@@ -127,7 +127,8 @@ def main() -> None:
         tokenizer = code_tokenizer(32000)
         config = model_config()
         config.vocab_size = len(tokenizer)
-        model = Qwen2ForCausalLM(config).to("cuda" if gpu else "cpu", torch.bfloat16 if gpu else torch.float32)
+        with torch.device("cuda" if gpu else "cpu"):  # initialised in place: fast on a GPU
+            model = Qwen2ForCausalLM(config).to(torch.bfloat16 if gpu else torch.float32)
     else:
         tokenizer = code_tokenizer(None)
         model = build_model(tokenizer).to("cuda" if gpu else "cpu")
