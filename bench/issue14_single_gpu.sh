@@ -9,10 +9,10 @@ mkdir -p "$OUT"
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 PY=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/gpu.txt" 2>&1
-timeout "${ROLLOUT_S:-230}" $PY bench/rollout_throughput.py --batches ${BATCHES:-256 512 128 64} \
+timeout "${ROLLOUT_S:-240}" $PY bench/rollout_throughput.py --batches ${BATCHES:-256 512 128 64} \
     --out "$OUT/rollouts_batches.json" > "$OUT/rollouts.log" 2>&1
 echo "rollout_throughput rc=$?"
-timeout "${AGENT_S:-110}" $PY bench/agent_rollouts.py --model bench --episodes 128 --num_envs 128 \
+timeout "${AGENT_S:-100}" $PY bench/agent_rollouts.py --model bench --episodes 128 --num_envs 128 \
     --out "$OUT/agent_rollouts.json" > "$OUT/agent.log" 2>&1
 echo "agent_rollouts rc=$?"
 timeout "${SCALING_S:-120}" $PY bench/trajectory_scaling.py --model bench --trajectories 32 --max_steps 5 \
