@@ -1,6 +1,7 @@
 """Rollout throughput: plain ``model.generate`` on padded batches versus mrlm_hf's rollout generation, one GPU.
 
     python bench/rollout_throughput.py
+    python bench/rollout_throughput.py --batches 64 128 256 512 --out rollouts.json
 
 Same model as bench/train_throughput.py (Qwen2, 415M, random init, bf16); 256 prompts of 64-512 random tokens,
 128 sampled new tokens each (EOS ignored so every configuration produces the same number of tokens).
@@ -10,6 +11,15 @@ Same model as bench/train_throughput.py (Qwen2, 415M, random init, bf16); 256 pr
     sampling in one CUDA graph, the host checks for end tokens every 16 steps, prompts prefilled packed in one row);
     ``static_decoder_liger`` = the same on the model with the fused kernels that mrlm_hf's GPU training defaults
     apply (Liger RMSNorm/SwiGLU/RoPE).
+``--batches 64 128 256 512`` instead compares, per batch size and on the same prompts, transformers' best paths with
+ours: ``static_generate`` = ``model.generate(cache_implementation="static")``, which transformers compiles itself
+(``torch.compile`` of the decoding step, default ``CompileConfig``: CUDA graphs), prompts left-padded to one width;
+``generate_batch`` = continuous batching (``model.generate_batch``, paged cache, its own CUDA graphs; the best of
+``--cb_compile_levels``); ``static_decoder`` = ``TransformersPolicy(decoder="static").generate_tokens``. Each row
+reports ours / the better transformers path and the memory-bandwidth bound of a decoding step (``bandwidth_bound``):
+bytes per step = weights read + the filled KV cache, bound = batch * bandwidth / bytes per step.
+``--tiny`` runs a 2-layer model (on the CPU when there is no GPU) to check the script end to end.
+
 New tokens/s are measured on a second pass (the first pass compiles and warms up). A greedy check compares (b) with
 plain ``generate`` token for token on a few prompts in fp32; in bf16 it reports how many greedy tokens agree before
 the first difference (the two use different attention kernels).
@@ -22,6 +32,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -33,10 +44,10 @@ from transformers import Qwen2ForCausalLM  # noqa: E402
 from mrlm_hf.policies import TransformersPolicy  # noqa: E402
 
 
-def prompts(n: int, seed: int = 0) -> list[list[int]]:
+def prompts(n: int, seed: int = 0, high: int = 512) -> list[list[int]]:
     g = torch.Generator().manual_seed(seed)
     return [
-        torch.randint(100, 32000, (int(torch.randint(64, 513, (1,), generator=g)),), generator=g).tolist()
+        torch.randint(100, 32000, (int(torch.randint(64, high + 1, (1,), generator=g)),), generator=g).tolist()
         for _ in range(n)
     ]
 
@@ -49,8 +60,8 @@ def plain_generate(model, batch: list[list[int]], new_tokens: int, sample: bool 
         ids[row, width - len(p) :] = torch.tensor(p)
         mask[row, width - len(p) :] = 1
     out = model.generate(
-        input_ids=ids.cuda(),
-        attention_mask=mask.cuda(),
+        input_ids=ids.to(model.device),
+        attention_mask=mask.to(model.device),
         max_new_tokens=new_tokens,
         min_new_tokens=new_tokens,
         do_sample=sample,
@@ -61,11 +72,189 @@ def plain_generate(model, batch: list[list[int]], new_tokens: int, sample: bool 
 
 
 def timed(fn) -> tuple[float, object]:
-    torch.cuda.synchronize()
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
     start = time.perf_counter()
     result = fn()
-    torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - start, result
+
+
+H200_BANDWIDTH = 4.8e12  # bytes/s, the H200's peak HBM3e bandwidth
+
+
+def bandwidth_bound(
+    config,
+    batch: int,
+    mean_prompt: float,
+    new_tokens: int,
+    bytes_per_value: int = 2,
+    bandwidth: float = H200_BANDWIDTH,
+) -> dict:
+    """The memory-bandwidth bound of decoding: the fewest bytes one step must read, and the tokens/s that allows.
+
+    bytes per step = W + K, with W the weights read (every parameter except the input embedding table, of which a
+    step gathers only ``batch`` rows; with tied embeddings the LM head reads the table anyway) and
+    K = batch * layers * 2 (keys and values) * kv_heads * head_dim * bytes_per_value * (mean_prompt + (new_tokens + 1) / 2),
+    the KV cache a step must read at least: each row's filled slots (its prompt and the tokens so far), averaged over
+    the steps. Bound: step time >= (W + K) / bandwidth, so new tokens/s <= batch * bandwidth / (W + K).
+    """
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    intermediate = config.intermediate_size
+    attention = hidden * (heads * head_dim) + 2 * hidden * (kv_heads * head_dim) + (heads * head_dim) * hidden
+    attention_bias = (heads + 2 * kv_heads) * head_dim if getattr(config, "attention_bias", True) else 0
+    per_layer = attention + attention_bias + 3 * hidden * intermediate + 2 * hidden
+    head = config.vocab_size * hidden
+    embedding_rows = 0 if getattr(config, "tie_word_embeddings", False) else batch * hidden  # tied: the head's table
+    weight_bytes = (layers * per_layer + hidden + head + embedding_rows) * bytes_per_value
+    cache_bytes = batch * layers * 2 * kv_heads * head_dim * bytes_per_value * (mean_prompt + (new_tokens + 1) / 2)
+    step_seconds = (weight_bytes + cache_bytes) / bandwidth
+    return {
+        "weight_bytes_per_step": weight_bytes,
+        "kv_cache_bytes_per_step": cache_bytes,
+        "bound_step_ms": 1e3 * step_seconds,
+        "bound_new_tokens_per_s": batch / step_seconds,
+    }
+
+
+def summarize(row: dict, bound: dict) -> dict:
+    """The per-batch comparison: ours / best of transformers' paths, and ours against the bandwidth bound."""
+    tokens_per_s = {name: row[name]["new_tokens_per_s"] for name in PATHS if "new_tokens_per_s" in row.get(name, {})}
+    baselines = {name: v for name, v in tokens_per_s.items() if name != "static_decoder"}
+    best = max(baselines, key=baselines.get) if baselines else None
+    ours = tokens_per_s.get("static_decoder")
+    summary = {"best_transformers_path": best, "bandwidth_bound": bound}
+    # Every path against the bound (end-to-end throughput, prefill included).
+    summary["fraction_of_bound"] = {name: v / bound["bound_new_tokens_per_s"] for name, v in tokens_per_s.items()}
+    if ours is not None and best is not None:
+        summary["ours_over_best_transformers"] = ours / baselines[best]
+    if ours is not None:
+        # Includes the prefill: the step time our throughput implies, next to the bound's step time.
+        summary["ours_fraction_of_bound"] = ours / bound["bound_new_tokens_per_s"]
+        summary["ours_ms_per_step_incl_prefill"] = 1e3 * row["batch"] / ours
+    return summary
+
+
+PATHS = ("static_generate", "generate_batch", "static_decoder")
+
+
+def static_generate(model, batch: list[list[int]], new_tokens: int, width: int) -> list[list[int]]:
+    """transformers' compiled static-cache ``generate``: ``cache_implementation="static"`` makes ``generate`` compile
+    the decoding step itself (``torch.compile`` with its default ``CompileConfig``: "reduce-overhead", i.e. CUDA
+    graphs). Prompts are left-padded to one fixed ``width`` so every call has the same shapes (one compilation)."""
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, p in enumerate(batch):
+        ids[row, width - len(p) :] = torch.tensor(p)
+        mask[row, width - len(p) :] = 1
+    out = model.generate(
+        input_ids=ids.to(model.device),
+        attention_mask=mask.to(model.device),
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=True,
+        top_k=0,
+        top_p=1.0,
+        temperature=1.0,
+        pad_token_id=0,
+        eos_token_id=None,
+        cache_implementation="static",
+    )
+    return out[:, width:].tolist()
+
+
+def batch_generate(
+    model, batch: list[list[int]], new_tokens: int, compile_level: int, stats: dict | None = None
+) -> list[list[int]]:
+    """transformers' continuous batching, ``model.generate_batch``: paged cache, its CUDA graphs where it decides
+    (default), all requests admitted at once (``max_requests_per_batch`` is inferred from the request count);
+    ``compile_level`` is ``ContinuousBatchingConfig.default_compile_level`` (0: no torch.compile). The manager is
+    kept between calls (warm-up and graphs paid once, as a server would); ``compare`` destroys it afterwards.
+    ``stats["loop_seconds"]``: from the first request's creation to the last one's end (the call's own start and stop
+    of its generation thread left out)."""
+    from transformers import ContinuousBatchingConfig, GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=new_tokens, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, eos_token_id=-1, pad_token_id=0
+    )
+    outputs = model.generate_batch(
+        inputs=batch,
+        generation_config=config,
+        continuous_batching_config=ContinuousBatchingConfig(default_compile_level=compile_level),
+        persistent_manager=True,  # the timed pass reuses the first pass's manager, cache and captured graphs
+    )
+    by_id = sorted(outputs.values(), key=lambda o: int(str(o.request_id).rsplit("_", 1)[-1]))
+    if stats is not None and by_id:
+        stats["loop_seconds"] = max(o.lifespan[1] for o in by_id) - min(o.created_time for o in by_id)
+    return [list(o.generated_tokens) for o in by_id]
+
+
+def compare(model, args: argparse.Namespace, results: dict) -> None:
+    """For each batch size: new tokens/s of (a) compiled static-cache ``generate``, (b) ``generate_batch``, (c) our
+    static decoder, each on the same ``batch`` prompts, a first (compiling) pass and a timed second pass. Rows go to
+    ``results["batches"]``, written to ``args.out`` after each batch (a run cut short keeps what it measured)."""
+    width = args.prompt_max
+    rows = results.setdefault("batches", [])
+    for batch in args.batches:
+        data = prompts(batch, seed=batch, high=width)
+        total = batch * args.new_tokens
+        row: dict = {"batch": batch, "new_tokens": args.new_tokens, "mean_prompt": sum(map(len, data)) / batch}
+        policy = TransformersPolicy(
+            model,
+            tokenizer(),
+            max_new_tokens=args.new_tokens,
+            do_sample=True,
+            batch_size=batch,
+            decoder="static",
+            max_cache_len=width + args.new_tokens,
+        )
+        policy.generation_kwargs.update(eos_token_id=None)
+        runs = {"static_generate": partial(static_generate, model, data, args.new_tokens, width)}
+        cb_stats: dict[str, dict] = {}
+        for level in args.cb_compile_levels:
+            cb_stats[f"generate_batch_level{level}"] = stats = {}
+            runs[f"generate_batch_level{level}"] = partial(batch_generate, model, data, args.new_tokens, level, stats)
+        runs["static_decoder"] = partial(policy.generate_tokens, data)
+        for name, fn in runs.items():
+            if name.split("_level")[0] not in args.paths:
+                continue
+            try:
+                first, _ = timed(fn)
+                seconds, out = timed(fn)
+                produced = sum(map(len, out))
+                if produced != total:
+                    raise RuntimeError(f"produced {produced} new tokens, expected {total}")
+                row[name] = {"seconds": seconds, "first_pass_seconds": first, "new_tokens_per_s": total / seconds}
+                if cb_stats.get(name, {}).get("loop_seconds"):  # generate_batch: its loop alone, for reference
+                    row[name]["loop_seconds"] = cb_stats[name]["loop_seconds"]
+                    row[name]["loop_new_tokens_per_s"] = total / cb_stats[name]["loop_seconds"]
+                print(
+                    f"batch {batch}, {name}: {total / seconds:,.0f} new tokens/s (first pass {first:.1f} s)", flush=True
+                )
+            except Exception as error:  # one failing path must not lose the others' figures
+                row[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
+                print(f"batch {batch}, {name}: FAILED {row[name]['error']}", flush=True)
+            if name.startswith("generate_batch"):  # its paged cache takes most of the free memory: give it back
+                model.destroy_cached_continuous_batching_manager()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+        levels = [row[k] for k in row if k.startswith("generate_batch_level") and "new_tokens_per_s" in row[k]]
+        if levels:  # generate_batch's best setting
+            row["generate_batch"] = max(levels, key=lambda r: r["new_tokens_per_s"])
+        dtype_bytes = next(model.parameters()).element_size()
+        bound = bandwidth_bound(model.config, batch, row["mean_prompt"], args.new_tokens, dtype_bytes, args.bandwidth)
+        row["summary"] = summarize(row, bound)
+        print(json.dumps({"batch": batch, **row["summary"]}), flush=True)
+        del policy, runs
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        rows.append(row)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=2)
 
 
 def main() -> None:
@@ -78,15 +267,47 @@ def main() -> None:
     parser.add_argument(
         "--configs",
         nargs="+",
-        default=["static_cache", "static_decoder"],
-        help="which mrlm_hf paths to time besides the baseline",
+        default=None,
+        help="which mrlm_hf paths to time besides the baseline (default: static_cache static_decoder; with "
+        "--batches, none unless given)",
     )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=None,
+        help="compare transformers' best paths with ours at these batch sizes (e.g. 64 128 256 512); drop sizes "
+        "to save time",
+    )
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS, help="paths timed with --batches")
+    parser.add_argument(
+        "--cb_compile_levels",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="generate_batch's default_compile_level values to try, 0-3 (the best counts; each costs compile time)",
+    )
+    parser.add_argument("--prompt_max", type=int, default=512, help="prompts are 64..prompt_max random tokens")
+    parser.add_argument("--bandwidth", type=float, default=H200_BANDWIDTH, help="peak memory bandwidth, bytes/s")
+    parser.add_argument("--tiny", action="store_true", help="a 2-layer model (CPU check of the script)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(model_config()).to("cuda", torch.bfloat16).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    with torch.device(device):  # initialised in place: fast on a GPU
+        model = Qwen2ForCausalLM(model_config(small=args.tiny)).to(dtype).eval()
+    if args.batches:
+        results = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__}
+        results.update(date=time.strftime("%Y-%m-%d"), tiny=args.tiny, bandwidth=args.bandwidth)
+        compare(model, args, results)
+        if not args.configs:
+            report(results, args.out)
+            return
+    args.configs = args.configs or ["static_cache", "static_decoder"]
     data = prompts(args.prompts)
     total = args.prompts * args.new_tokens
-    results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+    results = results if args.batches else {}
+    results.update(device=torch.cuda.get_device_name(0), torch=torch.__version__, date=time.strftime("%Y-%m-%d"))
 
     # Greedy check in fp32: the fast path produces the same tokens as plain generate.
     check_model = Qwen2ForCausalLM(model_config()).to("cuda", torch.float32).eval()

@@ -1,0 +1,131 @@
+"""The benchmark scripts' arithmetic and report fields (CPU, no timing): the memory-bandwidth bound of a decoding
+step, the per-batch rollout summary, and the agent-rollout and cost-growth summaries."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+rollout_throughput = pytest.importorskip("rollout_throughput")
+
+
+def small_config(tied: bool) -> Qwen2Config:
+    return Qwen2Config(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=96,
+        tie_word_embeddings=tied,
+    )
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_bandwidth_bound_counts_the_weights_a_step_reads(tied):
+    config = small_config(tied)
+    model = Qwen2ForCausalLM(config)
+    parameters = sum(p.numel() for p in model.parameters())  # a tied table is one parameter
+    embedding = model.model.embed_tokens.weight.numel()
+    batch = 8
+    # Untied: every weight but the input table, of which the step gathers one row per sequence; tied: all of them.
+    expected = parameters if tied else parameters - embedding + batch * config.hidden_size
+    bound = rollout_throughput.bandwidth_bound(config, batch, mean_prompt=100, new_tokens=31, bytes_per_value=2)
+    assert bound["weight_bytes_per_step"] == 2 * expected
+
+
+def test_bandwidth_bound_reads_each_rows_filled_cache_on_average():
+    config = small_config(False)
+    bound = rollout_throughput.bandwidth_bound(
+        config, 8, mean_prompt=100, new_tokens=31, bytes_per_value=2, bandwidth=1e12
+    )
+    # 3 layers x (keys, values) x 2 heads x 16 dims x 2 bytes, over 100 prompt + 16 generated slots on average.
+    assert bound["kv_cache_bytes_per_step"] == 8 * 3 * 2 * 2 * 16 * 2 * 116
+    total = bound["weight_bytes_per_step"] + bound["kv_cache_bytes_per_step"]
+    assert bound["bound_step_ms"] == pytest.approx(1e3 * total / 1e12)
+    assert bound["bound_new_tokens_per_s"] == pytest.approx(8 * 1e12 / total)
+
+
+def test_summary_compares_ours_with_the_better_transformers_path():
+    bound = {"bound_new_tokens_per_s": 1000.0}
+    row = {
+        "batch": 4,
+        "static_generate": {"new_tokens_per_s": 100.0},
+        "generate_batch": {"new_tokens_per_s": 250.0},
+        "static_decoder": {"new_tokens_per_s": 500.0},
+    }
+    summary = rollout_throughput.summarize(row, bound)
+    assert summary["best_transformers_path"] == "generate_batch"
+    assert summary["ours_over_best_transformers"] == pytest.approx(2.0)
+    assert summary["ours_fraction_of_bound"] == pytest.approx(0.5)
+    assert summary["fraction_of_bound"] == pytest.approx(
+        {"static_generate": 0.1, "generate_batch": 0.25, "static_decoder": 0.5}
+    )
+    assert summary["ours_ms_per_step_incl_prefill"] == pytest.approx(8.0)
+    # A failed path (an error, no figure) is left out of the comparison, and no ratio without our figure.
+    row["generate_batch"] = {"error": "RuntimeError: ..."}
+    assert rollout_throughput.summarize(row, bound)["best_transformers_path"] == "static_generate"
+    row["static_decoder"] = {"error": "RuntimeError: ..."}
+    summary = rollout_throughput.summarize(row, bound)
+    assert "ours_over_best_transformers" not in summary and "ours_fraction_of_bound" not in summary
+
+
+agent_rollouts = pytest.importorskip("agent_rollouts")
+
+
+class StubPolicy:
+    """Stands in for TransformersPolicy: its call generates through ``self.generate_tokens``."""
+
+    def generate_tokens(self, prompts):
+        return [[7] * len(p) for p in prompts]
+
+    def __call__(self, conversations, envs=None):
+        return [f"sampled {len(t)}" for t in self.generate_tokens([[1] * len(c) for c in conversations])]
+
+
+class StubEnv:
+    def expert_action(self):
+        return "expert"
+
+
+@pytest.mark.parametrize("expert_code", [False, True])
+def test_timed_policy_counts_generation_and_can_step_with_the_expert(expert_code):
+    timed = agent_rollouts.TimedPolicy(StubPolicy(), expert_code=expert_code)
+    actions = timed([["a", "b"], ["c"]], [StubEnv(), StubEnv()])
+    assert actions == (["expert", "expert"] if expert_code else ["sampled 2", "sampled 1"])
+    assert (timed.calls, timed.new_tokens, timed.prompt_tokens, timed.longest_prompt) == (1, 3, 3, 2)
+    assert 0 < timed.generation_seconds <= timed.policy_seconds
+    summary = agent_rollouts.run_summary(4.0, episodes=2, steps=6, timed=timed)
+    assert summary["episodes_per_s"] == 0.5 and summary["new_tokens_per_s"] == 0.75
+    assert summary["end_to_end_over_generation"] == pytest.approx(4.0 / timed.generation_seconds)
+    assert summary["env_seconds"] == pytest.approx(4.0 - timed.policy_seconds)
+    timed.reset()
+    assert agent_rollouts.run_summary(1.0, 0, 0, timed)["end_to_end_over_generation"] is None
+
+
+trajectory_scaling = pytest.importorskip("trajectory_scaling")
+
+
+def test_cost_growth_series_and_plot(tmp_path):
+    def run(batch, tokens_per_s, memory):
+        return {"batch_size": batch, "tokens_per_s": tokens_per_s, "peak_memory_gb": memory}
+
+    results = [
+        {"turns": 2, "warm_up": True, "trajectory": [run(1, 1.0, 9.0)], "transition": [run(1, 1.0, 9.0)]},
+        {"turns": 8, "trajectory": [run(1, 30.0, None), run(4, 40.0, None)], "transition": [run(1, 50.0, None)]},
+        {"turns": 2, "trajectory": [run(1, 10.0, None), run(4, 20.0, None)], "transition": [run(1, 5.0, None)]},
+    ]
+    rows = [r for r in results if not r.get("warm_up")]
+    assert trajectory_scaling.series(rows, "tokens_per_s") == {
+        ("trajectory", 1): [(2, 10.0), (8, 30.0)],
+        ("trajectory", 4): [(2, 20.0), (8, 40.0)],
+        ("transition", 1): [(2, 5.0), (8, 50.0)],
+    }
+    assert trajectory_scaling.series(rows, "peak_memory_gb") == {}  # no GPU memory on CPU: nothing to draw
+    path = tmp_path / "scaling.png"
+    trajectory_scaling.plot(results, str(path), "cpu")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
