@@ -130,6 +130,8 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
         ),
         "expert": collect_trajectories(env, ExpertPolicy(), n, env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False),
     }
+    if settings.get("data"):  # one of the two data sets only (runs in parallel processes)
+        datasets = {settings["data"]: datasets[settings["data"]]}
     results: dict[str, Any] = {
         "data": {name: len(d) for name, d in datasets.items()},
         "random_policy": _rounded(
@@ -287,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("hidden_size", "num_layers", "bc_steps", "wm_steps", "eval_episodes", "k", "depth"):
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--learning_rate", type=float)
+    parser.add_argument("--data", choices=["expert_only", "expert_plus_branches"], help="branches: train only this one")
     parser.add_argument("--accelerator", dest="use_cpu", action="store_false", default=None, help="train on a GPU")
     args = vars(parser.parse_args(argv))
     claim, output_dir = args.pop("claim"), args.pop("output_dir")
