@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("hidden_size", "num_layers", "bc_steps", "wm_steps", "eval_episodes", "k", "depth"):
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--learning_rate", type=float)
+    parser.add_argument("--temperature", type=float, help="lookahead: sampling temperature of the proposal")
     parser.add_argument("--data", choices=["expert_only", "expert_plus_branches"], help="branches: train only this one")
     parser.add_argument("--accelerator", dest="use_cpu", action="store_false", default=None, help="train on a GPU")
     args = vars(parser.parse_args(argv))
