@@ -2,6 +2,8 @@
 
     python examples/world_model.py                     # branches (writes outputs/world_model/branches.json)
     python examples/world_model.py --steps 300 --num_expert 200   # a quicker one
+    python examples/world_model.py --data expert_plus_branches --hidden_size 256 --num_layers 4 --steps 4000 \
+        --learning_rate 2e-3 --accelerator                        # a larger tiny model, one data set only
     python examples/world_model.py lookahead --accelerator        # lookahead vs no lookahead, WM phase vs BC alone
                                                                   # (writes outputs/world_model/lookahead.json)
 
@@ -35,11 +37,11 @@ and the same tiny initialisation (``--seed``) for every model:
 * ``bc``: behavioral cloning on the expert episodes, ``bc_steps`` optimizer steps;
 * ``world_model``: ``mode="world_model"`` on expert transitions plus branches, ``wm_steps`` steps (exact match on
   held-out random-policy and expert transitions, for information);
-* item 1, on ``eval_episodes`` held-out episodes (seeds from ``EVAL_SEED``): ``bc`` alone, greedy, against
+* the planning comparison, on ``eval_episodes`` held-out episodes (seeds from ``EVAL_SEED``): ``bc`` alone, greedy, against
   ``LookaheadPolicy(ModelPredictor(world_model), proposal=bc sampled at temperature 1, k, depth,
   value=gridworld_value)`` (the same policy model as proposal), and, for reference, the lookahead over all four
   moves (no proposal): success rate, its standard error, and model calls per action (1 for the policy alone);
-* item 2, at the same total ``bc_steps`` optimizer steps and held-out seeds: ``wm_then_bc`` (a world-model phase
+* the world-model-phase comparison, at the same total ``bc_steps`` optimizer steps and held-out seeds: ``wm_then_bc`` (a world-model phase
   of ``wm_phase_fraction * bc_steps`` steps on expert transitions plus branches, then behavioral cloning on the
   expert episodes for the rest: two trainer runs, because ``schedule="sequential"`` takes one data set whose rows
   train actions in the BC phase, and branch rows would teach the random alternatives) and ``sequential_schedule``
@@ -222,7 +224,7 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
         for split, policy in (("random", RandomPolicy(EVAL_SEED)), ("expert", ExpertPolicy()))
     }
 
-    # Item 1: the same policy model with and without lookahead, on the same held-out episodes.
+    # Planning: the same policy model with and without lookahead, on the same held-out episodes.
     results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
     predictor = ModelPredictor(world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256)
     proposal = TransformersPolicy(
@@ -257,7 +259,7 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
             "actions": planner.actions_taken,
         }
 
-    # Item 2: the same total optimizer steps and held-out seeds; BC alone is `policy_alone` above.
+    # A world-model phase before BC: the same total optimizer steps and held-out seeds; BC alone is `policy_alone` above.
     phase, _ = trained(wm_data, "world_model", wm_phase)
     then_bc, _ = trained(expert, "behavioral_cloning", bc_steps - wm_phase, model=phase)
     results["wm_then_bc"] = play(then_bc, tokenizer)
