@@ -175,7 +175,7 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
-    """Item 1 (lookahead vs the same policy model alone) and item 2 (world-model phase then BC vs BC alone); see the
+    """Lookahead vs the same policy model alone, and a world-model phase then BC vs BC alone; see the
     module docstring."""
     env, env_kwargs = settings["env"], settings["env_kwargs"]
     expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
