@@ -1,7 +1,13 @@
-"""Measurement: does early-experience branch data make a gridworld world model predict what a learning agent does?
+"""Measurements of world models on gridworld: branch data, lookahead planning, a world-model phase before BC.
 
-    python examples/world_model.py                     # the recorded run (writes outputs/world_model/branches.json)
+    python examples/world_model.py                     # branches (writes outputs/world_model/branches.json)
     python examples/world_model.py --steps 300 --num_expert 200   # a quicker one
+    python examples/world_model.py --data expert_plus_branches --hidden_size 256 --num_layers 4 --steps 4000 \
+        --learning_rate 2e-3 --accelerator                        # a larger tiny model, one data set only
+    python examples/world_model.py lookahead --accelerator        # lookahead vs no lookahead, WM phase vs BC alone
+                                                                  # (writes outputs/world_model/lookahead.json)
+
+``branches`` (the default):
 
 Two world models, the same tiny Qwen2 initialisation (``mrlm_hf.tiny``), the same tokenizer, the same number of
 optimizer steps and batch size (the settings of ``proof_of_learning.py gridworld-wm``: 5x5, difficulty 0,
@@ -23,6 +29,23 @@ transitions (seeds 0/1/2) and 98.8/98.4/100% on expert ones; with branches 0.8/0
 claim's step count the larger, harder data set is undertrained and branches hurt. At 3,000 steps (seed 0):
 expert-only 10.5% random / 100% expert; with branches 34.8% random / 98.8% expert. Branches help once trained
 longer, but stay far from the 80% target. The lookahead half has not been run with a trained model.
+
+``lookahead``: gridworld with walls (5x5, difficulty 1, max_turns 15), where behavioral cloning plateaus. From
+``num_expert`` expert episodes and their ``collect_branches(expert, RandomPolicy(0), k)`` branches, with one tokenizer
+and the same tiny initialisation (``--seed``) for every model:
+
+* ``bc``: behavioral cloning on the expert episodes, ``bc_steps`` optimizer steps;
+* ``world_model``: ``mode="world_model"`` on expert transitions plus branches, ``wm_steps`` steps (exact match on
+  held-out random-policy and expert transitions, for information);
+* the planning comparison, on ``eval_episodes`` held-out episodes (seeds from ``EVAL_SEED``): ``bc`` alone, greedy, against
+  ``LookaheadPolicy(ModelPredictor(world_model), proposal=bc sampled at temperature 1, k, depth,
+  value=gridworld_value)`` (the same policy model as proposal), and, for reference, the lookahead over all four
+  moves (no proposal): success rate, its standard error, and model calls per action (1 for the policy alone);
+* the world-model-phase comparison, at the same total ``bc_steps`` optimizer steps and held-out seeds: ``wm_then_bc`` (a world-model phase
+  of ``wm_phase_fraction * bc_steps`` steps on expert transitions plus branches, then behavioral cloning on the
+  expert episodes for the rest: two trainer runs, because ``schedule="sequential"`` takes one data set whose rows
+  train actions in the BC phase, and branch rows would teach the random alternatives) and ``sequential_schedule``
+  (``mode="combined", schedule="sequential"`` on the expert episodes alone, the library's one-run form).
 """
 
 from __future__ import annotations
@@ -40,7 +63,14 @@ import proof_of_learning as pol  # noqa: E402  (its data, model and training set
 from datasets import concatenate_datasets, disable_progress_bars  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from mrlm_hf import ExpertPolicy, RandomPolicy, collect_trajectories, evaluate_world_model  # noqa: E402
+from mrlm_hf import (  # noqa: E402
+    ExpertPolicy,
+    RandomPolicy,
+    TransformersPolicy,
+    collect_trajectories,
+    evaluate_policy,
+    evaluate_world_model,
+)
 from mrlm_hf.branches import collect_branches  # noqa: E402
 from mrlm_hf.data import to_transitions, trajectory_stats  # noqa: E402
 from mrlm_hf.envs.gridworld import ACTIONS  # noqa: E402
@@ -56,6 +86,26 @@ SETTINGS: dict[str, Any] = {
     "eval_trajectories": 64,
     "eval_transitions": 256,
     "plan_episodes": 64,
+}
+
+LOOKAHEAD_SETTINGS: dict[str, Any] = {
+    **pol.MODEL,
+    "env": "gridworld",
+    "env_kwargs": {"size": 5, "difficulty": 1, "max_turns": 15},
+    "num_expert": 1000,
+    "branches_k": 3,
+    "batch_size": 32,
+    "learning_rate": 2e-3,
+    "bc_steps": 1000,
+    "wm_steps": 3000,
+    "wm_phase_fraction": 0.5,
+    "max_new_tokens": 4,  # an action
+    "wm_max_new_tokens": 32,  # an observation
+    "eval_episodes": 256,
+    "eval_transitions": 256,
+    "k": 4,
+    "depth": 1,
+    "temperature": 1.0,
 }
 
 
@@ -82,6 +132,8 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
         ),
         "expert": collect_trajectories(env, ExpertPolicy(), n, env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False),
     }
+    if settings.get("data"):  # one of the two data sets only (runs in parallel processes)
+        datasets = {settings["data"]: datasets[settings["data"]]}
     results: dict[str, Any] = {
         "data": {name: len(d) for name, d in datasets.items()},
         "random_policy": _rounded(
@@ -122,27 +174,137 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
+    """Lookahead vs the same policy model alone, and a world-model phase then BC vs BC alone; see the
+    module docstring."""
+    env, env_kwargs = settings["env"], settings["env_kwargs"]
+    expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
+    wm_data = concatenate_datasets(
+        [to_transitions(expert), collect_branches(expert, RandomPolicy(0), k=settings["branches_k"])]
+    )
+    random_corpus = collect_trajectories(
+        env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
+    )
+    corpus = concatenate_datasets([expert, random_corpus])  # the tokenizer also sees bumps into walls
+    bc_steps, wm_phase = settings["bc_steps"], round(settings["wm_phase_fraction"] * settings["bc_steps"])
+
+    def trained(data: Any, mode: str, steps: int, model: Any = None, **config: Any) -> tuple[Any, Any]:
+        tokenizer, fresh = pol.build(corpus, settings)  # same seed: the same tokenizer and initial weights
+        run = {**settings, "steps": steps, "group_by_length": mode == "world_model"}
+        return pol.train(fresh if model is None else model, tokenizer, data, mode, run, **config).model, tokenizer
+
+    def play(policy: Any, tokenizer: Any = None) -> dict[str, float]:
+        kwargs = {} if tokenizer is None else {"tokenizer": tokenizer, "max_new_tokens": settings["max_new_tokens"]}
+        stats = evaluate_policy(policy, env, settings["eval_episodes"], env_kwargs=env_kwargs, progress=False, **kwargs)
+        return {
+            **_rounded(stats),
+            "success_stderr": round(standard_error(stats["success_rate"], settings["eval_episodes"]), 4),
+        }
+
+    results: dict[str, Any] = {"data": {"expert_episodes": len(expert), "world_model_transitions": len(wm_data)}}
+    results["random_policy"] = play(RandomPolicy(EVAL_SEED))
+    start = time.time()
+    bc, tokenizer = trained(expert, "behavioral_cloning", bc_steps)
+    results["bc_train_seconds"] = round(time.time() - start, 1)
+    start = time.time()
+    world_model, _ = trained(wm_data, "world_model", settings["wm_steps"])
+    results["wm_train_seconds"] = round(time.time() - start, 1)
+    n = settings["eval_transitions"]
+    results["world_model_exact_match"] = {
+        split: round(
+            evaluate_world_model(
+                world_model,
+                tokenizer,
+                collect_trajectories(env, policy, 64, env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False),
+                max_transitions=n,
+                max_new_tokens=settings["wm_max_new_tokens"],
+            )["wm_exact_match"],
+            4,
+        )
+        for split, policy in (("random", RandomPolicy(EVAL_SEED)), ("expert", ExpertPolicy()))
+    }
+
+    # Planning: the same policy model with and without lookahead, on the same held-out episodes.
+    results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
+    predictor = ModelPredictor(world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256)
+    proposal = TransformersPolicy(
+        bc,
+        tokenizer,
+        max_new_tokens=settings["max_new_tokens"],
+        do_sample=True,
+        temperature=settings["temperature"],
+        batch_size=256,
+        seed=settings["seed"],
+    )
+    planners = {
+        "lookahead": LookaheadPolicy(
+            predictor,
+            proposal=proposal,
+            k=settings["k"],
+            depth=settings["depth"],
+            outcome=gridworld_outcome,
+            value=gridworld_value,
+            env_config=env_kwargs,
+        ),
+        "lookahead_all_moves": LookaheadPolicy(
+            predictor, candidates=ACTIONS, outcome=gridworld_outcome, value=gridworld_value, env_config=env_kwargs
+        ),
+    }
+    for name, planner in planners.items():
+        results[name] = {
+            **play(planner),
+            "model_calls_per_action": round(planner.calls_per_action(), 3),
+            "predictor_calls": planner.predictor_calls,
+            "proposal_calls": planner.proposal_calls,
+            "actions": planner.actions_taken,
+        }
+
+    # A world-model phase before BC: the same total optimizer steps and held-out seeds; BC alone is `policy_alone` above.
+    phase, _ = trained(wm_data, "world_model", wm_phase)
+    then_bc, _ = trained(expert, "behavioral_cloning", bc_steps - wm_phase, model=phase)
+    results["wm_then_bc"] = play(then_bc, tokenizer)
+    sequential, _ = trained(
+        expert, "combined", bc_steps, schedule="sequential", world_model_phase_fraction=settings["wm_phase_fraction"]
+    )
+    results["sequential_schedule"] = play(sequential, tokenizer)
+    return results
+
+
+def standard_error(rate: float, n: int) -> float:
+    """Binomial standard error of a success rate over ``n`` episodes."""
+    return (rate * (1.0 - rate) / max(1, n)) ** 0.5
+
+
 def _rounded(stats: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in stats.items()}
 
 
+CLAIMS = {"branches": (SETTINGS, measure), "lookahead": (LOOKAHEAD_SETTINGS, lookahead)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("claim", nargs="?", choices=list(CLAIMS), default="branches")
     parser.add_argument("--output_dir", default="outputs/world_model")
     for name in ("steps", "batch_size", "num_expert", "branches_k", "eval_transitions", "plan_episodes", "seed"):
         parser.add_argument(f"--{name}", type=int)
+    for name in ("hidden_size", "num_layers", "bc_steps", "wm_steps", "eval_episodes", "k", "depth"):
+        parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--learning_rate", type=float)
+    parser.add_argument("--temperature", type=float, help="lookahead: sampling temperature of the proposal")
+    parser.add_argument("--data", choices=["expert_only", "expert_plus_branches"], help="branches: train only this one")
     parser.add_argument("--accelerator", dest="use_cpu", action="store_false", default=None, help="train on a GPU")
     args = vars(parser.parse_args(argv))
-    output_dir = args.pop("output_dir")
-    settings = {**SETTINGS, **{k: v for k, v in args.items() if v is not None}, "output_dir": output_dir}
+    claim, output_dir = args.pop("claim"), args.pop("output_dir")
+    defaults, runner = CLAIMS[claim]
+    settings = {**defaults, **{k: v for k, v in args.items() if v is not None}, "output_dir": output_dir}
     hf_logging.set_verbosity_error()
     disable_progress_bars()
     start = time.time()
-    results = measure(settings)
+    results = runner(settings)
     settings.pop("output_dir")
-    record = {"settings": settings, **results, "seconds": round(time.time() - start, 1)}
-    path = Path(output_dir) / "branches.json"
+    record = {"claim": claim, "settings": settings, **results, "seconds": round(time.time() - start, 1)}
+    path = Path(output_dir) / f"{claim}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2), flush=True)

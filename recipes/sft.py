@@ -36,6 +36,7 @@ from mrlm_hf import (  # noqa: E402
     trajectory_stats,
 )
 from mrlm_hf.hub import push_model, push_trajectories  # noqa: E402
+from mrlm_hf.mixtures import evaluate_per_environment, mix_trajectories, stats_per_environment  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
     load_model_and_tokenizer,
@@ -75,6 +76,14 @@ class EnvArguments(TinyModelArguments):
     dataset_hub_id: str | None = field(
         default=None,
         metadata={"help": "Also push the trajectories to this Hub dataset repo (user/name) with a dataset card."},
+    )
+    dataset_mixture: str | None = field(
+        default=None,
+        metadata={
+            "help": "Multi-task training data: a YAML mapping (or JSON object) of environment name -> {weight, "
+            "env_kwargs, episodes} (weight defaults to 1, episodes to dataset_episodes), mixed with "
+            "mrlm_hf.mixtures.mix_trajectories; replaces env_name/env_kwargs, and success is evaluated per environment."
+        },
     )
     merge_lora: bool = field(
         default=False, metadata={"help": "With use_peft: also save the base model with the adapter merged, in merged/."}
@@ -124,14 +133,66 @@ RECIPE_DEFAULTS = {
 }
 
 
+MIXTURE_KEYS = {"weight", "env_kwargs", "episodes"}
+
+
+def parse_mixture(value: str | dict | None, episodes: int) -> dict[str, dict] | None:
+    """``dataset_mixture`` as ``{env name: {"weight": float, "env_kwargs": dict, "episodes": int}}`` (defaults filled
+    in: weight 1, no constructor arguments, ``episodes``); ``None`` when no mixture is given."""
+    if value is None or value == "":
+        return None
+    mixture = value if isinstance(value, dict) else json.loads(value)
+    if not isinstance(mixture, dict) or not mixture:
+        raise ValueError(
+            f"dataset_mixture must map environment names to {{weight, env_kwargs, episodes}}; got {value!r}."
+        )
+    parsed = {}
+    for name, spec in mixture.items():
+        spec = {} if spec is None else spec
+        if not isinstance(spec, dict) or set(spec) - MIXTURE_KEYS:
+            raise ValueError(
+                f"dataset_mixture[{name!r}] is {spec!r}: give a mapping with keys among {sorted(MIXTURE_KEYS)}."
+            )
+        kwargs = spec.get("env_kwargs") or {}
+        parsed[name] = {
+            "weight": float(spec.get("weight", 1.0)),
+            "env_kwargs": kwargs if isinstance(kwargs, dict) else json.loads(kwargs),
+            "episodes": int(spec.get("episodes", episodes)),
+        }
+    return parsed
+
+
 def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelConfig) -> dict:
     state = PartialState(cpu=args.use_cpu)  # the same process layout the Trainer will use
     env_kwargs = env_args.env_kwargs if isinstance(env_args.env_kwargs, dict) else json.loads(env_args.env_kwargs)
+    mixture = parse_mixture(env_args.dataset_mixture, env_args.dataset_episodes)
+    if mixture and (env_args.dataset_path or args.collect_every):
+        raise ValueError("dataset_mixture collects its own data: leave dataset_path and collect_every unset with it.")
     if model_args.model_name_or_path:  # before collecting: a wrong path fails at once, saying it is missing
         check_model_path(model_args.model_name_or_path)
+    # With a mixture, success is evaluated per environment after training, not on env_name during it.
+    eval_episodes = args.eval_env_episodes
+    if mixture:
+        args.eval_env_episodes = 0
 
-    # 1. Trajectories: load them, or collect them with the expert (or a random baseline).
-    if env_args.dataset_path:
+    # 1. Trajectories: load them, or collect them with the expert (or a random baseline), or a mixture of several.
+    if mixture:
+        with state.main_process_first():
+            parts = {
+                name: collect_trajectories(
+                    name,
+                    ExpertPolicy() if env_args.dataset_policy == "expert" else RandomPolicy(env_args.dataset_seed),
+                    spec["episodes"],
+                    env_kwargs=spec["env_kwargs"],
+                    seed=env_args.dataset_seed,
+                    num_envs=env_args.num_envs,
+                    progress=state.is_main_process,
+                )
+                for name, spec in mixture.items()
+            }
+        weights = {name: spec["weight"] for name, spec in mixture.items()}
+        trajectories = mix_trajectories(parts, weights, seed=env_args.dataset_seed)
+    elif env_args.dataset_path:
         trajectories = load_trajectories(env_args.dataset_path)  # validated; refused below when empty
         if len(trajectories) == 0:
             raise ValueError(f"{env_args.dataset_path} holds no trajectories: collect some, or fix dataset_path.")
@@ -170,7 +231,7 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         eval_dataset=splits["test"],
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
-        env=env_args.env_name,
+        env=None if mixture else env_args.env_name,
         env_kwargs=env_kwargs,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
@@ -188,6 +249,19 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         baseline = evaluate_policy(
             RandomPolicy(args.seed), env_args.env_name, args.eval_env_episodes, env_kwargs=env_kwargs, progress=False
         )
+    per_env = {}
+    if mixture and eval_episodes and state.is_main_process:  # the same held-out seeds for both policies
+        envs = {name: spec["env_kwargs"] for name, spec in mixture.items()}
+        generation = {"tokenizer": tokenizer, "max_new_tokens": args.eval_max_new_tokens, "progress": False}
+        trained = evaluate_per_environment(trainer.model, envs, eval_episodes, **generation)
+        randomly = evaluate_per_environment(RandomPolicy(args.seed), envs, eval_episodes, progress=False)
+        per_env = {
+            "dataset_mixture": mixture,
+            "data_per_environment": stats_per_environment(trajectories),
+            "success_per_environment": {name: stats["success_rate"] for name, stats in trained.items()},
+            "random_policy_success_per_environment": {name: s["success_rate"] for name, s in randomly.items()},
+        }
+        args.eval_env_episodes = eval_episodes
     summary = {
         "output_dir": str(Path(args.output_dir).resolve()),
         "random_policy_success_rate": baseline["success_rate"] if baseline else None,
@@ -203,6 +277,7 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
             "4bit" in type(m).__name__ or "8bit" in type(m).__name__ for m in model.modules()
         ),
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+        **per_env,
     }
     if state.is_main_process:
         save_trajectories(trajectories, Path(args.output_dir) / "trajectories")
@@ -231,8 +306,13 @@ def report(summary: dict, args: TrajectorySFTConfig, env_args: EnvArguments) -> 
         ),
         ("world-model exact match, held-out transitions", None, summary.get("eval_wm_exact_match")),
     ]
+    for name, success in summary.get("success_per_environment", {}).items():  # a dataset_mixture's environments
+        random_success = summary["random_policy_success_per_environment"][name]
+        rows.insert(-1, (f"success rate, {name}, {args.eval_env_episodes} held-out episodes", random_success, success))
     files = {"model": str(out), "data": str(out / "trajectories"), "learning curve": str(out / CURVE_FILE)}
-    title = f"{env_args.env_name} {env_args.env_kwargs}, {args.mode}, {args.max_steps} steps"
+    mixture = summary.get("dataset_mixture")
+    data = f"mixture of {', '.join(mixture)}" if mixture else f"{env_args.env_name} {env_args.env_kwargs}"
+    title = f"{data}, {args.mode}, {args.max_steps} steps"
     return before_after_table(rows, ("random policy", "trained agent"), files, title)
 
 

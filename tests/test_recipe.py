@@ -131,3 +131,34 @@ def test_a_missing_model_path_or_an_empty_dataset_says_so(tmp_path):
         )
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
         assert "StopIteration" not in result.stderr and "Repo id" not in result.stderr
+
+
+def test_dataset_mixture_trains_on_two_environments_and_evaluates_each(tmp_path, monkeypatch, capsys):
+    """``dataset_mixture`` from the shipped YAML (scaled down by flags; run in-process to stay fast): the training data
+    draws from both environments by weight, and the summary and table report success per environment."""
+    monkeypatch.syspath_prepend(str(RECIPE.parent))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    from sft import main, make_parser
+
+    short = {"gridworld": {"size": 4, "max_turns": 2}, "math": {"max_turns": 1}}  # short evaluation episodes
+    mixture = json.dumps(
+        {name: {"weight": w, "episodes": 16, "env_kwargs": short[name]} for name, w in (("gridworld", 3), ("math", 1))}
+    )
+    flags = ["--dataset_mixture", mixture, "--output_dir", str(tmp_path / "mix"), "--max_steps", "1"]
+    flags += ["--eval_strategy", "no", "--eval_env_episodes", "2", "--eval_world_model_transitions", "0"]
+    flags += ["--eval_max_new_tokens", "4", "--plot_learning_curve", "false", "--use_cpu", "true"]
+    summary = main(*make_parser().parse_args_and_config(["--config", str(CONFIGS / "sft_mixture.yaml"), *flags]))
+    counts = {name: stats["num_trajectories"] for name, stats in summary["data_per_environment"].items()}
+    assert set(counts) == {"gridworld", "math"} and counts["gridworld"] >= 2 * counts["math"]  # weights 3:1
+    assert set(summary["success_per_environment"]) == {"gridworld", "math"}
+    assert set(summary["random_policy_success_per_environment"]) == {"gridworld", "math"}
+    assert "success rate, math, 2 held-out episodes" in capsys.readouterr().out
+
+
+def test_a_malformed_dataset_mixture_names_the_environment(monkeypatch):
+    monkeypatch.syspath_prepend(str(RECIPE.parent))
+    from sft import parse_mixture
+
+    assert parse_mixture({"math": None}, 8) == {"math": {"weight": 1.0, "env_kwargs": {}, "episodes": 8}}
+    with pytest.raises(ValueError, match=r"dataset_mixture\['math'\].*keys among"):
+        parse_mixture({"gridworld": {"weight": 1}, "math": {"wieght": 2}}, 8)
