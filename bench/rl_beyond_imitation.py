@@ -8,7 +8,7 @@ showed (compounding errors); only the environment's reward teaches it to recover
 a weak policy instead (straight toward the goal along the longer axis, blind to walls, a random move with
 probability ``epsilon``).
 
-    python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run (one H200: ~9 min)
+    python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run (one H200: 525 s)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
 
 Every stage is the recipe a user runs (``recipes/sft.py``, ``recipes/grpo.py``), as a subprocess; GRPO runs go in
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         default=[2000, 4000],
         help="One SFT run per value (a plateau check); GRPO starts from the first.",
     )
-    parser.add_argument("--rl_steps", type=int, default=400, help="GRPO optimizer steps.")
+    parser.add_argument("--rl_steps", type=int, default=320, help="GRPO optimizer steps (8 per rollout batch).")
     parser.add_argument("--rl_lrs", type=float, nargs="+", default=[1e-4, 3e-4], help="One GRPO-from-SFT run each.")
     parser.add_argument("--eval_episodes", type=int, default=256)
     parser.add_argument(

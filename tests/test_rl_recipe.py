@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 CONFIGS = RECIPES / "configs"
@@ -65,3 +66,33 @@ def test_rl_configs_parse(path, monkeypatch):
     parser = make_parser(EnvRLOOConfig, RLOO_DEFAULTS) if "rloo" in path.name else make_parser()
     rl_args, args, _ = parser.parse_args_and_config(["--config", str(path), "--use_cpu", "true"])
     assert rl_args.env_name and args.num_generations >= 2 and args.bf16 is False
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.mark.slow
+def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
+    """The headline script's pipeline (demonstrations -> SFT -> GRPO from SFT and from scratch) end to end, tiny."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "TRL_EXPERIMENTAL_SILENCE": "1"}
+    subprocess.run(
+        [sys.executable, str(BENCH / "rl_beyond_imitation.py"), "--out", str(tmp_path), "--quick"], env=env, check=True
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["held_out_success"]) == {"sft_20", "grpo_from_scratch_lr0.0001", "grpo_from_sft_lr0.0001"}
+    assert results["stages"]["grpo_from_sft_lr0.0001"]["before_success_rate"] == results["held_out_success"]["sft_20"]
+
+
+@pytest.mark.slow
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_grpo_from_sft_beats_grpo_from_scratch_on_gridworld_walls(tmp_path):
+    """The recorded run (bench/RESULTS.md, about 9 minutes on one H200). What it showed, and what this asserts: GRPO
+    from the SFT model ends far above GRPO from the random init, and does not lose the SFT model's success. The
+    issue's +15 points over SFT was not reached (+2.3 and +2.7 points), so it is not asserted."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
+    subprocess.run([sys.executable, str(BENCH / "rl_beyond_imitation.py"), "--out", str(tmp_path)], env=env, check=True)
+    success = json.loads((tmp_path / "results.json").read_text())["held_out_success"]
+    for lr in ("0.0001", "0.0003"):
+        assert success[f"grpo_from_sft_lr{lr}"] >= success["sft_2000"] - 0.05
+        assert success[f"grpo_from_sft_lr{lr}"] > success["grpo_from_scratch_lr0.0001"] + 0.3
