@@ -149,28 +149,47 @@ class EnvReward:
 
 
 # --------------------------------------------------------------------------- multi-turn rollouts as token ids
-def environment_turn_ids(tokenizer: Any, messages: list[Message], generated_end: str = "") -> list[int]:
+def environment_turn_ids(
+    tokenizer: Any, messages: list[Message], generated_end: str = "", previous_prompt: str | None = None
+) -> list[int]:
     """Ids of what the chat template adds after the last action of ``messages`` (which end with
     ``assistant: a_k, user: o_{k+1}``): the rest of the action's end-of-turn markup, the observation turn and the next
     assistant header. ``generated_end`` is the text of the end-of-turn token the policy already sampled (skipped).
 
-    Only this delta is tokenized; the action's sampled ids are never re-tokenized."""
+    Only this delta is tokenized; the action's sampled ids are never re-tokenized. ``previous_prompt`` (the rendered
+    generation prompt the action was sampled after) makes it cheaper; see ``environment_turn``."""
+    return environment_turn(tokenizer, messages, generated_end, previous_prompt)[0]
+
+
+def environment_turn(
+    tokenizer: Any, messages: list[Message], generated_end: str = "", previous_prompt: str | None = None
+) -> tuple[list[int], str]:
+    """``environment_turn_ids`` and the new generation prompt's text (the next turn's ``previous_prompt``).
+
+    With ``previous_prompt``, one rendering suffices when the new prompt starts with ``previous_prompt`` followed by
+    the action verbatim: the episode's text so far is then a prefix of the template's rendering, and the delta is the
+    rest of it. Otherwise, or without it, the action is located in the rendering by ``locate_contents`` (three
+    renderings, and a clear error when the template rewrites earlier turns)."""
     if len(messages) < 2 or messages[-2]["role"] != "assistant":
         raise ValueError("environment_turn_ids needs messages that end with an assistant turn and an observation.")
-    exact = [False] * len(messages)
-    exact[-2] = True
-    text, spans = locate_contents(tokenizer, messages, exact)
-    end = spans[-2][1]
     prompt = render_generation_prompt(tokenizer, messages)
-    if prompt[:end] != text[:end]:
-        raise TemplateRewritesContent(
-            "The chat template renders earlier turns differently once a generation prompt is added, so an episode "
-            "cannot be one growing token sequence."
-        )
+    action = messages[-2]["content"]
+    if previous_prompt is not None and prompt.startswith(previous_prompt + action):
+        end = len(previous_prompt) + len(action)
+    else:
+        exact = [False] * len(messages)
+        exact[-2] = True
+        text, spans = locate_contents(tokenizer, messages, exact)
+        end = spans[-2][1]
+        if prompt[:end] != text[:end]:
+            raise TemplateRewritesContent(
+                "The chat template renders earlier turns differently once a generation prompt is added, so an "
+                "episode cannot be one growing token sequence."
+            )
     delta = prompt[end:]
     if generated_end and delta.startswith(generated_end):
         delta = delta[len(generated_end) :]
-    return tokenizer(delta, add_special_tokens=False)["input_ids"]
+    return tokenizer(delta, add_special_tokens=False)["input_ids"], prompt
 
 
 def _cut_ids_at_stop(tokenizer: Any, ids: list[int], stop_strings: Sequence[str]) -> list[int] | None:
@@ -209,6 +228,7 @@ class Episode:
     env_mask: list[int] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     action_ids: list[list[int]] = field(default_factory=list)  # the sampled ids of each turn, as generated
+    prompt_text: str | None = None  # the rendered generation prompt the next action is sampled after
     rewards: list[float] = field(default_factory=list)
     done: bool = False
     success: bool = False
@@ -305,10 +325,9 @@ class MultiTurnRollout:
         episodes = []
         for env, row, (observation, _) in zip(envs, rows, resets):
             messages = trajectory_messages(env.system_prompt, [observation], [])
-            prompt_ids = self.tokenizer(render_generation_prompt(self.tokenizer, messages), add_special_tokens=False)[
-                "input_ids"
-            ]
-            episodes.append(Episode(env, int(row["seed"]), prompt_ids, [observation]))
+            prompt = render_generation_prompt(self.tokenizer, messages)
+            prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            episodes.append(Episode(env, int(row["seed"]), prompt_ids, [observation], prompt_text=prompt))
 
         while running := [e for e in episodes if not e.done]:
             budgets = [self._action_budget(e) for e in running]
@@ -358,7 +377,7 @@ class MultiTurnRollout:
         messages = trajectory_messages(episode.env.system_prompt, episode.observations, episode.actions)
         last = episode.completion_ids[-1] if episode.completion_ids else None
         generated_end = self.tokenizer.decode([last]) if last in self.end_ids else ""
-        delta = environment_turn_ids(self.tokenizer, messages, generated_end)
+        delta, episode.prompt_text = environment_turn(self.tokenizer, messages, generated_end, episode.prompt_text)
         if len(episode.completion_ids) + len(delta) >= self.max_completion_length:
             episode.done = episode.truncated_by_length = True  # no room for the observation and an action
             return

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TEMPLATE_SPECS, make_tokenizer
 
-from mrlm_hf.chat import render_generation_prompt, trajectory_messages
+from mrlm_hf.chat import end_of_turn_token_ids, render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env, register_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at
 from mrlm_hf.rl import (
@@ -17,6 +17,7 @@ from mrlm_hf.rl import (
     EnvReward,
     MultiTurnRollout,
     env_prompt_dataset,
+    environment_turn,
     environment_turn_ids,
 )
 from mrlm_hf.tiny import build_model
@@ -275,6 +276,27 @@ def test_environment_turn_is_the_template_delta():
     assert tokenizer.decode(ids) == "<|start_header_id|>user<|end_header_id|>\n\no1<|eot_id|>" + (
         "<|start_header_id|>assistant<|end_header_id|>\n\n"
     )
+
+
+@pytest.mark.parametrize("template", list(TEMPLATE_SPECS))
+def test_one_rendering_turn_equals_the_located_turn(template):
+    """The fast path (the new prompt starts with the previous prompt and the action) gives the same ids as locating
+    the action in three renderings, turn after turn, with awkward actions; it is taken where the template allows."""
+    tokenizer = make_tokenizer(template)
+    observations = ["o0", "  o1 indented\n", "", "o3\n\n"]
+    actions = ["up", " spaced ", "", "line\n  two"]
+    generated_end = tokenizer.decode(end_of_turn_token_ids(tokenizer)[-1:])
+    previous = render_generation_prompt(tokenizer, trajectory_messages("S", observations[:1], []))
+    fast_turns = 0
+    for k in range(1, len(observations)):
+        messages = trajectory_messages("S", observations[: k + 1], actions[:k])
+        reference = environment_turn_ids(tokenizer, messages, generated_end)
+        ids, prompt = environment_turn(tokenizer, messages, generated_end, previous)
+        assert ids == reference
+        assert prompt == render_generation_prompt(tokenizer, messages)
+        fast_turns += prompt.startswith(previous + actions[k - 1])
+        previous = prompt
+    assert fast_turns >= 1
 
 
 def test_sft_weight_adds_the_behavioral_cloning_term(tmp_path):
