@@ -89,3 +89,31 @@ def test_online_collection_with_two_processes(tmp_path):
     assert [h["buffer_trajectories"] for h in collected] == [94.0]
     shards = tmp_path / "online" / "online_trajectories"
     assert sorted(p.name for p in shards.iterdir()) == ["rank-0", "rank-1"]
+
+
+def grpo_record(tmp_path: Path, processes: int, per_device: int) -> dict:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+    launcher += ["--master_port", str(29500 + processes)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / f"grpo{processes}"
+    result = subprocess.run(
+        [*launcher, str(Path(__file__).parent / "grpo_ddp_worker.py"), str(out), str(per_device)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads((out / "record.json").read_text())
+
+
+def test_grpo_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    """Multi-turn GRPO (scripted, deterministic episodes) under DDP: the rewards, every step's gradient norm and the
+    final weights equal those of one process with the same global batch of 8 episodes."""
+    one, two = grpo_record(tmp_path, 1, 8), grpo_record(tmp_path, 2, 4)
+    assert len(one["grad_norm"]) == 3 and min(one["reward_std"]) > 0  # groups with different returns: real gradients
+    assert two["reward_std"] == pytest.approx(one["reward_std"], rel=1e-6)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+    for name, values in one["weights"].items():
+        assert two["weights"][name] == pytest.approx(values, abs=1e-5), name
