@@ -37,11 +37,27 @@ class Predictor(Protocol):
 class ModelPredictor:
     """A ``transformers`` world model as a predictor: greedy generation of the next observation turn.
 
-    ``calls`` counts the conversations predicted so far (the cost measure planners report)."""
+    Generation goes through ``TransformersPolicy``: ``decoder="static"`` is the fast GPU path of policy rollouts
+    (``StaticDecoder``), so a simulated step costs what a policy step costs. ``calls`` counts the conversations
+    predicted so far (the cost measure planners report)."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 64, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_new_tokens: int = 64,
+        batch_size: int = 64,
+        decoder: str = "generate",
+        max_cache_len: int = 2048,
+    ) -> None:
         self.generator = TransformersPolicy(
-            model, tokenizer, max_new_tokens=max_new_tokens, do_sample=False, batch_size=batch_size
+            model,
+            tokenizer,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            batch_size=batch_size,
+            decoder=decoder,
+            max_cache_len=max_cache_len,
         )
         self.calls = 0
 

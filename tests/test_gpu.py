@@ -84,3 +84,21 @@ def test_static_decoder_bf16_greedy_follows_generate():
         ids = torch.tensor([prompt], device="cuda")
         plain = model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False, eos_token_id=None)
         assert plain[0, len(prompt) : len(prompt) + 8].tolist() == tokens[:8]
+
+
+def test_world_model_predictor_on_the_static_decoder_predicts_what_generate_predicts():
+    """The learned simulator on the fast rollout path: ``ModelPredictor(decoder="static")`` gives the same greedy
+    observations as the default ``generate`` path (fp32, so both kernels agree token for token)."""
+    from mrlm_hf.simulator import ModelPredictor, WorldModelEnv
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=64, intermediate_size=128).to("cuda").eval()
+    grid = {"size": 5, "difficulty": 1, "max_turns": 15}
+    predictions = []
+    for decoder in ("generate", "static"):
+        predictor = ModelPredictor(model, tokenizer, max_new_tokens=12, decoder=decoder)
+        envs = [WorldModelEnv("gridworld", predictor, env_kwargs=grid) for _ in range(4)]
+        for i, env in enumerate(envs):
+            env.reset(seed=i)
+        predictions.append([r[0] for r in WorldModelEnv.step_batch(envs, ["up", "left", "down", "right"])])
+    assert predictions[0] == predictions[1]

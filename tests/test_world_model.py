@@ -133,6 +133,18 @@ def test_model_predictor_drives_the_simulator_and_counts_its_calls() -> None:
         assert (reward, terminated) == gridworld_outcome(observation, GRID)[:2]
 
 
+def test_model_predictor_takes_the_rollout_decoder() -> None:
+    from mrlm_hf.simulator import ModelPredictor
+    from mrlm_hf.tiny import build_model
+
+    tokenizer = make_tokenizer()
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    predictor = ModelPredictor(model, tokenizer, decoder="static", max_cache_len=512)
+    assert (predictor.generator.decoder, predictor.generator.max_cache_len) == ("static", 512)
+    with pytest.raises(ValueError, match="decoder must be"):
+        ModelPredictor(model, tokenizer, decoder="vllm")
+
+
 def test_branches_at_chosen_steps_only_and_k_samples_per_state() -> None:
     data = expert_data(4)
     branches = collect_branches(data, RandomPolicy(1), k=2, steps=[0], distinct=False)
