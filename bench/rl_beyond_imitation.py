@@ -27,13 +27,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, save_trajectories  # noqa: E402
 from mrlm_hf.envs.gridworld import ACTIONS  # noqa: E402
 
-ENV = {"size": 5, "difficulty": 1, "max_turns": 15}
+CONFIG = "recipes/configs/grpo_gridworld_walls.yaml"  # the GRPO settings, and the task for every stage
+ENV = yaml.safe_load((ROOT / CONFIG).read_text())["env_kwargs"]
 
 
 class WallBlindPolicy:
@@ -90,8 +93,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--eval_episodes", type=int, default=256)
     parser.add_argument(
         "--grpo_flags",
-        default="--per_device_train_batch_size 64 --steps_per_generation 4 --num_generations 8 --num_iterations 2",
-        help="Batch flags of every GRPO run: here 256 episodes (32 tasks x 8) per rollout, 8 optimizer steps each.",
+        default="",
+        help="Extra flags of every GRPO run, after recipes/configs/grpo_gridworld_walls.yaml (which holds the batch: "
+        "256 episodes, 32 tasks x 8, per rollout, 8 optimizer steps each).",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -123,9 +127,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Behavioral cloning at several lengths, and GRPO from a random init (the recipe's tiny model, same size),
     #    all at once.
-    grpo = [sys.executable, "recipes/grpo.py", "--env_name", "gridworld", "--env_kwargs", env_json]
-    grpo += ["--num_prompts", "100000", "--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
-    grpo += ["--max_completion_length", "560", "--max_turn_tokens", "6", "--logging_steps", "10"]  # 15 turns fit
+    grpo = [sys.executable, "recipes/grpo.py", "--config", CONFIG]
+    grpo += ["--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
     grpo += ["--sft_episodes", str(args.demo_episodes), *args.grpo_flags.split()]
     procs = {}
     for steps in args.sft_steps:
