@@ -202,6 +202,12 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
         }
 
     results: dict[str, Any] = {"data": {"expert_episodes": len(expert), "world_model_transitions": len(wm_data)}}
+
+    def checkpoint() -> None:  # what is measured so far survives an interrupted run
+        path = Path(settings["output_dir"]) / "lookahead.partial.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2))
+
     results["random_policy"] = play(RandomPolicy(EVAL_SEED))
     start = time.time()
     bc, tokenizer = trained(expert, "behavioral_cloning", bc_steps)
@@ -226,6 +232,7 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
 
     # Planning: the same policy model with and without lookahead, on the same held-out episodes.
     results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
+    checkpoint()
     predictor = ModelPredictor(world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256)
     proposal = TransformersPolicy(
         bc,
@@ -258,11 +265,13 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
             "proposal_calls": planner.proposal_calls,
             "actions": planner.actions_taken,
         }
+        checkpoint()
 
     # A world-model phase before BC: the same total optimizer steps and held-out seeds; BC alone is `policy_alone` above.
     phase, _ = trained(wm_data, "world_model", wm_phase)
     then_bc, _ = trained(expert, "behavioral_cloning", bc_steps - wm_phase, model=phase)
     results["wm_then_bc"] = play(then_bc, tokenizer)
+    checkpoint()
     sequential, _ = trained(
         expert, "combined", bc_steps, schedule="sequential", world_model_phase_fraction=settings["wm_phase_fraction"]
     )
