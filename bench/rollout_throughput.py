@@ -52,13 +52,19 @@ def prompts(n: int, seed: int = 0, high: int = 512) -> list[list[int]]:
     ]
 
 
-def plain_generate(model, batch: list[list[int]], new_tokens: int, sample: bool = True) -> list[list[int]]:
-    width = max(map(len, batch))
+def left_padded(batch: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids and attention mask of ``batch`` left-padded (with 0) to ``width``."""
     ids = torch.zeros((len(batch), width), dtype=torch.long)
     mask = torch.zeros_like(ids)
     for row, p in enumerate(batch):
         ids[row, width - len(p) :] = torch.tensor(p)
         mask[row, width - len(p) :] = 1
+    return ids, mask
+
+
+def plain_generate(model, batch: list[list[int]], new_tokens: int, sample: bool = True) -> list[list[int]]:
+    width = max(map(len, batch))
+    ids, mask = left_padded(batch, width)
     out = model.generate(
         input_ids=ids.to(model.device),
         attention_mask=mask.to(model.device),
@@ -145,11 +151,7 @@ def static_generate(model, batch: list[list[int]], new_tokens: int, width: int) 
     """transformers' compiled static-cache ``generate``: ``cache_implementation="static"`` makes ``generate`` compile
     the decoding step itself (``torch.compile`` with its default ``CompileConfig``: "reduce-overhead", i.e. CUDA
     graphs). Prompts are left-padded to one fixed ``width`` so every call has the same shapes (one compilation)."""
-    ids = torch.zeros((len(batch), width), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, p in enumerate(batch):
-        ids[row, width - len(p) :] = torch.tensor(p)
-        mask[row, width - len(p) :] = 1
+    ids, mask = left_padded(batch, width)
     out = model.generate(
         input_ids=ids.to(model.device),
         attention_mask=mask.to(model.device),

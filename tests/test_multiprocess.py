@@ -31,20 +31,12 @@ COMMON = [
 ]
 
 
-def run(tmp_path: Path, name: str, processes: int, *flags: str) -> list[dict]:
-    out = tmp_path / name
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        str(processes),
-        "--master_port",
-        str(29400 + processes + 10 * len(name)),
-    ]
+def torchrun(tmp_path: Path, processes: int, port: int, script: Path, *args: str) -> None:
+    """``script args`` on ``processes`` CPU processes (gloo) through torchrun, in ``tmp_path``."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [*launcher, str(RECIPE), *COMMON, "--output_dir", str(out), *flags],
+        [*launcher, "--master_port", str(port), str(script), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -52,6 +44,11 @@ def run(tmp_path: Path, name: str, processes: int, *flags: str) -> list[dict]:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+
+
+def run(tmp_path: Path, name: str, processes: int, *flags: str) -> list[dict]:
+    out = tmp_path / name
+    torchrun(tmp_path, processes, 29400 + processes + 10 * len(name), RECIPE, *COMMON, "--output_dir", str(out), *flags)
     return json.loads((out / "log_history.json").read_text())
 
 
@@ -92,19 +89,10 @@ def test_online_collection_with_two_processes(tmp_path):
 
 
 def grpo_record(tmp_path: Path, processes: int, per_device: int) -> dict:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
-    launcher += ["--master_port", str(29500 + processes)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     out = tmp_path / f"grpo{processes}"
-    result = subprocess.run(
-        [*launcher, str(Path(__file__).parent / "grpo_ddp_worker.py"), str(out), str(per_device)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    torchrun(
+        tmp_path, processes, 29500 + processes, Path(__file__).parent / "grpo_ddp_worker.py", str(out), str(per_device)
     )
-    assert result.returncode == 0, result.stderr[-4000:]
     return json.loads((out / "record.json").read_text())
 
 
