@@ -39,8 +39,9 @@ and the same tiny initialisation (``--seed``) for every model:
   held-out random-policy and expert transitions, for information);
 * the planning comparison, on ``eval_episodes`` held-out episodes (seeds from ``EVAL_SEED``): ``bc`` alone, greedy, against
   ``LookaheadPolicy(ModelPredictor(world_model), proposal=bc sampled at temperature 1, k, depth,
-  value=gridworld_value)`` (the same policy model as proposal), and, for reference, the lookahead over all four
-  moves (no proposal): success rate, its standard error, and model calls per action (1 for the policy alone);
+  value=gridworld_value)`` (the same policy model as proposal); the control ``proposal_alone`` (that sampled
+  proposal acting without the world model: is a gain the world model's or the sampling's?); and, for reference, the
+  lookahead over all four moves (no proposal): success rate, its standard error, and model calls per action;
 * the world-model-phase comparison, at the same total ``bc_steps`` optimizer steps and held-out seeds: ``wm_then_bc`` (a world-model phase
   of ``wm_phase_fraction * bc_steps`` steps on expert transitions plus branches, then behavioral cloning on the
   expert episodes for the rest: two trainer runs, because ``schedule="sequential"`` takes one data set whose rows
@@ -234,15 +235,23 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
     checkpoint()
     predictor = ModelPredictor(world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256)
-    proposal = TransformersPolicy(
-        bc,
-        tokenizer,
-        max_new_tokens=settings["max_new_tokens"],
-        do_sample=True,
-        temperature=settings["temperature"],
-        batch_size=256,
-        seed=settings["seed"],
-    )
+
+    def sampled_bc() -> TransformersPolicy:  # the BC model sampled: the lookahead's proposal
+        return TransformersPolicy(
+            bc,
+            tokenizer,
+            max_new_tokens=settings["max_new_tokens"],
+            do_sample=True,
+            temperature=settings["temperature"],
+            batch_size=256,
+            seed=settings["seed"],
+        )
+
+    proposal = sampled_bc()
+    # The control for the proposal's sampling: the same sampled policy acting without the world model.
+    sampled = sampled_bc()
+    results["proposal_alone"] = {**play(sampled), "model_calls_per_action": 1.0}
+    checkpoint()
     planners = {
         "lookahead": LookaheadPolicy(
             predictor,

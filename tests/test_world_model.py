@@ -339,7 +339,8 @@ def test_lookahead_beats_the_same_policy_alone_and_the_wm_phase_comparison_runs(
     alone, planned = record["policy_alone"], record["lookahead"]
     episodes = record["settings"]["eval_episodes"]
     assert alone["num_trajectories"] == planned["num_trajectories"] == episodes
-    assert planned["success_rate"] > alone["success_rate"]
+    # Better than the greedy policy and than the same sampled proposal acting without the world model.
+    assert planned["success_rate"] > max(alone["success_rate"], record["proposal_alone"]["success_rate"])
     assert alone["model_calls_per_action"] == 1.0 < planned["model_calls_per_action"] <= 2 * record["settings"]["k"]
     for arm in ("wm_then_bc", "sequential_schedule"):
         assert record[arm]["num_trajectories"] == episodes and 0.0 <= record[arm]["success_rate"] <= 1.0
