@@ -62,8 +62,12 @@ def left_padded(batch: list[list[int]], width: int) -> tuple[torch.Tensor, torch
     return ids, mask
 
 
-def plain_generate(model, batch: list[list[int]], new_tokens: int, sample: bool = True) -> list[list[int]]:
-    width = max(map(len, batch))
+def plain_generate(
+    model, batch: list[list[int]], new_tokens: int, sample: bool = True, width: int | None = None, **generate_kwargs
+) -> list[list[int]]:
+    """``model.generate`` on ``batch`` left-padded to ``width`` (the longest prompt by default), exactly
+    ``new_tokens`` new tokens each (EOS ignored); ``generate_kwargs`` go to ``generate``."""
+    width = width or max(map(len, batch))
     ids, mask = left_padded(batch, width)
     out = model.generate(
         input_ids=ids.to(model.device),
@@ -73,6 +77,7 @@ def plain_generate(model, batch: list[list[int]], new_tokens: int, sample: bool 
         do_sample=sample,
         pad_token_id=0,
         eos_token_id=None,
+        **generate_kwargs,
     )
     return out[:, width:].tolist()
 
@@ -151,21 +156,9 @@ def static_generate(model, batch: list[list[int]], new_tokens: int, width: int) 
     """transformers' compiled static-cache ``generate``: ``cache_implementation="static"`` makes ``generate`` compile
     the decoding step itself (``torch.compile`` with its default ``CompileConfig``: "reduce-overhead", i.e. CUDA
     graphs). Prompts are left-padded to one fixed ``width`` so every call has the same shapes (one compilation)."""
-    ids, mask = left_padded(batch, width)
-    out = model.generate(
-        input_ids=ids.to(model.device),
-        attention_mask=mask.to(model.device),
-        max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens,
-        do_sample=True,
-        top_k=0,
-        top_p=1.0,
-        temperature=1.0,
-        pad_token_id=0,
-        eos_token_id=None,
-        cache_implementation="static",
+    return plain_generate(
+        model, batch, new_tokens, width=width, top_k=0, top_p=1.0, temperature=1.0, cache_implementation="static"
     )
-    return out[:, width:].tolist()
 
 
 def batch_generate(
