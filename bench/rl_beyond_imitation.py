@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         help="Extra flags of every GRPO run, after recipes/configs/grpo_gridworld_walls.yaml (which holds the batch: "
         "256 episodes, 32 tasks x 8, per rollout, 8 optimizer steps each).",
     )
+    parser.add_argument("--no_scratch", action="store_true", help="Skip GRPO from a random init (run it once).")
     args = parser.parse_args(argv)
     if args.quick:
         args.demo_episodes, args.sft_steps, args.rl_steps, args.rl_lrs, args.eval_episodes = 64, [20], 2, [1e-4], 8
@@ -137,9 +138,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cmd += ["--eval_env_episodes", str(args.eval_episodes), "--eval_strategy", "no"]
         cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / f"sft_{steps}")]
         procs[f"sft_{steps}"] = run(cmd, out, f"sft_{steps}", env)
-    lr = args.rl_lrs[0]
-    name = f"grpo_from_scratch_lr{lr:g}"
-    procs[name] = run([*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)], out, name, env)
+    if not args.no_scratch:
+        lr = args.rl_lrs[0]
+        name = f"grpo_from_scratch_lr{lr:g}"
+        procs[name] = run([*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)], out, name, env)
 
     # 3. GRPO from the first SFT model, one run per learning rate, as soon as that model is saved.
     first = f"sft_{args.sft_steps[0]}"
