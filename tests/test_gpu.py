@@ -102,3 +102,35 @@ def test_world_model_predictor_on_the_static_decoder_predicts_what_generate_pred
             env.reset(seed=i)
         predictions.append([r[0] for r in WorldModelEnv.step_batch(envs, ["up", "left", "down", "right"])])
     assert predictions[0] == predictions[1]
+
+
+def test_static_decoder_follows_a_peft_model_as_its_adapter_trains():
+    """RL with LoRA on the fast path: the compiled step of ``StaticDecoder`` reads the adapter's current weights, so
+    after the adapter changes (as an optimizer step changes it) greedy tokens still equal the peft model's own
+    ``generate`` (fp32: both kernels agree token for token) and differ from before the change."""
+    from peft import LoraConfig, get_peft_model
+
+    from mrlm_hf.generation import StaticDecoder
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=64, intermediate_size=128, num_heads=4, num_kv_heads=2)
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"])
+    model = get_peft_model(model.to("cuda"), lora).eval()
+    g = torch.Generator().manual_seed(2)
+    prompts = [torch.randint(5, 200, (int(n),), generator=g).tolist() for n in (9, 30, 17, 4)]
+    decoder = StaticDecoder(model, 4, 64)
+    rounds = []
+    for _ in range(2):
+        out = decoder.generate(prompts, 12, do_sample=False)
+        for prompt, tokens in zip(prompts, out):
+            ids = torch.tensor([prompt], device="cuda")
+            plain = model.generate(
+                input_ids=ids, max_new_tokens=12, min_new_tokens=12, do_sample=False, eos_token_id=None
+            )
+            assert plain[0, len(prompt) :].tolist() == tokens
+        rounds.append(out)
+        with torch.no_grad():  # what training does to the adapter: lora_B leaves zero, the model's outputs move
+            for name, parameter in model.named_parameters():
+                if "lora_B" in name:
+                    parameter.normal_(0.0, 0.5, generator=None)
+    assert rounds[0] != rounds[1]
