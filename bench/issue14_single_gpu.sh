@@ -4,7 +4,7 @@
 # code-environment rollouts, and the cost-growth plot. STEPS picks and orders them; each step has its own time limit
 # and writes its JSON as it goes, so a step cut short keeps what it measured.
 #     OUT=/path/to/dir bash bench/issue14_single_gpu.sh          (from the repository root, PYTHONPATH=$PWD)
-#     STEPS="train rollouts" OUT=... bash bench/issue14_single_gpu.sh      (training then rollouts: about 7.5 min)
+#     STEPS="train rollouts" OUT=... bash bench/issue14_single_gpu.sh      (training then rollouts: at most 7.9 min)
 set -u
 OUT=${OUT:?set OUT to the output directory}
 STEPS=" ${STEPS:-train rollouts agent scaling} "
@@ -14,14 +14,14 @@ PY=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/gpu.txt" 2>&1
 if [[ $STEPS == *" train "* ]]; then
     # Each configuration a process of at most TRAIN_CONFIG_S, all of them within TRAIN_S (the rest marked skipped).
-    timeout $(( ${TRAIN_S:-250} + 30 )) $PY bench/train_throughput.py --max_steps 30 --warmup 10 \
-        --timeout_s "${TRAIN_CONFIG_S:-120}" --budget_s "${TRAIN_S:-250}" --out "$OUT/train.json" > "$OUT/train.log" 2>&1
+    timeout $(( ${TRAIN_S:-235} + 10 )) $PY bench/train_throughput.py --max_steps 30 --warmup 10 \
+        --timeout_s "${TRAIN_CONFIG_S:-85}" --budget_s "${TRAIN_S:-235}" --out "$OUT/train.json" > "$OUT/train.log" 2>&1
     echo "train_throughput rc=$?"
 fi
 if [[ $STEPS == *" rollouts "* ]]; then
     # No measurement starts after ROLLOUT_BUDGET_S; the one running then may take up to ROLLOUT_S.
-    timeout "${ROLLOUT_S:-200}" $PY bench/rollout_throughput.py --batches ${BATCHES:-256 512 128 64} \
-        --budget_s "${ROLLOUT_BUDGET_S:-150}" --out "$OUT/rollouts_batches.json" > "$OUT/rollouts.log" 2>&1
+    timeout "${ROLLOUT_S:-225}" $PY bench/rollout_throughput.py --batches ${BATCHES:-256 512 128 64} \
+        --budget_s "${ROLLOUT_BUDGET_S:-190}" --out "$OUT/rollouts_batches.json" > "$OUT/rollouts.log" 2>&1
     echo "rollout_throughput rc=$?"
 fi
 if [[ $STEPS == *" agent "* ]]; then

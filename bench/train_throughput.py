@@ -52,6 +52,7 @@ CONFIGS = {
         "trl",
         {**TRL_FAST, **ONE_SHAPE, "attn": "flex_attention", "liger": True, "compile": True},
     ),
+    "trl_packed_flex_compile": ("trl", {**TRL_FAST, **ONE_SHAPE, "attn": "flex_attention", "compile": True}),
     # TRL given the packed-sequence FlashAttention that mrlm_hf registers (not something TRL ships): what mrlm_hf's
     # trainer adds beyond the attention kernel.
     "trl_packed_varlen_liger": ("trl", {**TRL_FAST, "attn": "varlen", "liger": True}),
@@ -216,10 +217,15 @@ def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int =
     liger = settings.pop("liger", False)
     compile_ = settings.pop("compile", False)
     workers = settings.pop("workers", 0)
+    cuda = torch.cuda.is_available()
+    substituted = {}
+    if small and not cuda:  # the CPU smoke test: FlexAttention has no backward on a CPU, Liger runs on GPUs only
+        substituted = {"attn": attn, "liger": liger} if attn in ("flex_attention", "varlen") or liger else {}
+        attn = "sdpa" if attn in ("flex_attention", "varlen") else attn
+        liger = False
     if attn == "varlen":
         register_varlen_attention()
     torch.manual_seed(0)
-    cuda = torch.cuda.is_available()
     config = model_config(small)
     with torch.device("cuda" if cuda else "cpu"):  # initialised in place: fast on a GPU
         model = Qwen2ForCausalLM(config).to(torch.bfloat16 if cuda else torch.float32)
@@ -280,6 +286,7 @@ def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int =
         "peak_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
         "wall_s": total,
         "settings": {**CONFIGS[name][1]},
+        **({"cpu_smoke_test_replaced": substituted} if substituted else {}),
     }
 
 

@@ -131,15 +131,11 @@ def test_cost_growth_series_and_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rollout_sweep_runs_generate_batch_after_the_compiled_paths():
+def test_rollout_sweep_runs_the_headline_batch_first_and_generate_batch_last():
     plan = rollout_throughput.plan([256, 512, 128, 64], list(rollout_throughput.PATHS))
-    assert plan[:8] == [(b, p) for b in (256, 512, 128, 64) for p in ("static_generate", "static_decoder")]
-    assert plan[8:] == [
-        (256, "generate_batch"),
-        (512, "generate_batch"),
-        (128, "generate_batch"),
-        (64, "generate_batch"),
-    ]
+    assert plan[:3] == [(256, "static_generate"), (256, "static_decoder"), (256, "generate_batch")]
+    assert plan[3:9] == [(b, p) for b in (512, 128, 64) for p in ("static_generate", "static_decoder")]
+    assert plan[9:] == [(512, "generate_batch"), (128, "generate_batch"), (64, "generate_batch")]
     assert rollout_throughput.plan([64, 128], ["static_decoder"]) == [(64, "static_decoder"), (128, "static_decoder")]
 
 
