@@ -187,48 +187,73 @@ def batch_generate(
     return [list(o.generated_tokens) for o in by_id]
 
 
+def plan(batches: list[int], paths: list[str]) -> list[tuple[int, str]]:
+    """The (batch, path) measurements in the order they run, so that a sweep cut by its budget keeps the figures
+    that matter: every path at the first batch size (the headline); compiled ``generate`` and ours at the other
+    sizes; ``generate_batch`` at those last (in the last H200 run it was about 10x slower than compiled
+    ``generate``, never the better baseline, and one pass of it took 20 s at batch 256)."""
+    first, rest = batches[0], batches[1:]
+    tasks = [(first, path) for path in ("static_generate", "static_decoder", "generate_batch") if path in paths]
+    tasks += [(b, path) for b in rest for path in ("static_generate", "static_decoder") if path in paths]
+    return tasks + [(b, "generate_batch") for b in rest if "generate_batch" in paths]
+
+
 def compare(model, args: argparse.Namespace, results: dict) -> None:
-    """For each batch size: new tokens/s of (a) compiled static-cache ``generate``, (b) ``generate_batch``, (c) our
-    static decoder, each on the same ``batch`` prompts, a first (compiling) pass and a timed second pass. Rows go to
-    ``results["batches"]``, written to ``args.out`` after each batch (a run cut short keeps what it measured)."""
+    """New tokens/s of (a) compiled static-cache ``generate``, (b) ``generate_batch``, (c) our static decoder, each
+    on the same prompts of each batch size, in the order of ``plan``. Compiled paths get a first (compiling) pass and
+    a timed second pass; ``generate_batch`` (not compiled at level 0) one pass, its warm-up included (a lower bound:
+    24.4 s against 20.9 s for a second pass at batch 256 in the last H200 run). A measurement that would start after ``args.budget_s``
+    seconds is skipped and marked so. Rows go to ``results["batches"]``, written to ``args.out`` after every
+    measurement (a run cut short keeps what it measured)."""
     width = args.prompt_max
-    rows = results.setdefault("batches", [])
-    for batch in args.batches:
+    began = time.perf_counter()
+    rows: dict[int, dict] = {}
+    policies: dict[int, TransformersPolicy] = {}
+    for batch, path in plan(args.batches, args.paths):
         data = prompts(batch, seed=batch, high=width)
         total = batch * args.new_tokens
-        row: dict = {"batch": batch, "new_tokens": args.new_tokens, "mean_prompt": sum(map(len, data)) / batch}
-        policy = TransformersPolicy(
-            model,
-            tokenizer(),
-            max_new_tokens=args.new_tokens,
-            do_sample=True,
-            batch_size=batch,
-            decoder="static",
-            max_cache_len=width + args.new_tokens,
+        row = rows.setdefault(
+            batch, {"batch": batch, "new_tokens": args.new_tokens, "mean_prompt": sum(map(len, data)) / batch}
         )
-        policy.generation_kwargs.update(eos_token_id=None)
-        runs = {"static_generate": partial(static_generate, model, data, args.new_tokens, width)}
-        cb_stats: dict[str, dict] = {}
-        for level in args.cb_compile_levels:
-            cb_stats[f"generate_batch_level{level}"] = stats = {}
-            runs[f"generate_batch_level{level}"] = partial(batch_generate, model, data, args.new_tokens, level, stats)
-        runs["static_decoder"] = partial(policy.generate_tokens, data)
+        if args.budget_s is not None and time.perf_counter() - began > args.budget_s:
+            row[path] = {"skipped": f"not started: the sweep's budget of {args.budget_s:.0f} s was spent"}
+            print(f"batch {batch}, {path}: skipped (budget)", flush=True)
+            continue
+        if path == "static_decoder" and batch not in policies:
+            policies[batch] = TransformersPolicy(
+                model,
+                tokenizer(),
+                max_new_tokens=args.new_tokens,
+                do_sample=True,
+                batch_size=batch,
+                decoder="static",
+                max_cache_len=width + args.new_tokens,
+            )
+            policies[batch].generation_kwargs.update(eos_token_id=None)
+        if path == "static_generate":
+            runs = {path: partial(static_generate, model, data, args.new_tokens, width)}
+        elif path == "static_decoder":
+            runs = {path: partial(policies[batch].generate_tokens, data)}
+        else:
+            runs = {f"generate_batch_level{level}": level for level in args.cb_compile_levels}
         for name, fn in runs.items():
-            if name.split("_level")[0] not in args.paths:
-                continue
+            stats: dict = {}
+            if name.startswith("generate_batch"):
+                fn = partial(batch_generate, model, data, args.new_tokens, fn, stats)
             try:
-                first, _ = timed(fn)
+                first = None if name.startswith("generate_batch") else timed(fn)[0]
                 seconds, out = timed(fn)
                 produced = sum(map(len, out))
                 if produced != total:
                     raise RuntimeError(f"produced {produced} new tokens, expected {total}")
                 row[name] = {"seconds": seconds, "first_pass_seconds": first, "new_tokens_per_s": total / seconds}
-                if cb_stats.get(name, {}).get("loop_seconds"):  # generate_batch: its loop alone, for reference
-                    row[name]["loop_seconds"] = cb_stats[name]["loop_seconds"]
-                    row[name]["loop_new_tokens_per_s"] = total / cb_stats[name]["loop_seconds"]
-                print(
-                    f"batch {batch}, {name}: {total / seconds:,.0f} new tokens/s (first pass {first:.1f} s)", flush=True
-                )
+                if first is None:
+                    row[name]["timed_pass"] = "the only pass (its warm-up included: a lower bound)"
+                if stats.get("loop_seconds"):  # generate_batch: its loop alone, for reference
+                    row[name]["loop_seconds"] = stats["loop_seconds"]
+                    row[name]["loop_new_tokens_per_s"] = total / stats["loop_seconds"]
+                warm = "" if first is None else f" (first pass {first:.1f} s)"
+                print(f"batch {batch}, {name}: {total / seconds:,.0f} new tokens/s{warm}", flush=True)
             except Exception as error:  # one failing path must not lose the others' figures
                 row[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
                 print(f"batch {batch}, {name}: FAILED {row[name]['error']}", flush=True)
@@ -242,14 +267,14 @@ def compare(model, args: argparse.Namespace, results: dict) -> None:
         dtype_bytes = next(model.parameters()).element_size()
         bound = bandwidth_bound(model.config, batch, row["mean_prompt"], args.new_tokens, dtype_bytes, args.bandwidth)
         row["summary"] = summarize(row, bound)
-        print(json.dumps({"batch": batch, **row["summary"]}), flush=True)
-        del policy, runs
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        rows.append(row)
+        results["batches"] = [rows[b] for b in args.batches if b in rows]
+        results["sweep_seconds"] = time.perf_counter() - began
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=2)
+    for batch in args.batches:
+        if batch in rows:
+            print(json.dumps({"batch": batch, **rows[batch]["summary"]}), flush=True)
 
 
 def main() -> None:
@@ -283,6 +308,12 @@ def main() -> None:
         help="generate_batch's default_compile_level values to try, 0-3 (the best counts; each costs compile time)",
     )
     parser.add_argument("--prompt_max", type=int, default=512, help="prompts are 64..prompt_max random tokens")
+    parser.add_argument(
+        "--budget_s",
+        type=float,
+        default=None,
+        help="with --batches: start no measurement after this many seconds (the rest are marked skipped)",
+    )
     parser.add_argument("--bandwidth", type=float, default=H200_BANDWIDTH, help="peak memory bandwidth, bytes/s")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer model (CPU check of the script)")
     args = parser.parse_args()

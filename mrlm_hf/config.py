@@ -87,6 +87,9 @@ class TrajectorySFTConfig(SFTConfig):
         activation_checkpointing (`bool`, *optional*):
             `None`: False under `fast_gpu_defaults` on CUDA, else True (TRL's default). `gradient_checkpointing` is
             its deprecated alias.
+        logging_nan_inf_filter (`bool`, defaults to `False`):
+            Trainer's filter reads the loss on the host at every micro-batch (a GPU sync); the trainer instead stops
+            with an error naming the first step whose loss was NaN or infinite.
         ddp_find_unused_parameters (`bool`, *optional*):
             `None`: False. Every parameter of a causal LM takes part in the loss, so DDP's search for unused ones
             each step is wasted; set True for a model with parameters outside the loss.
@@ -239,6 +242,14 @@ class TrajectorySFTConfig(SFTConfig):
             "help": "Deprecated alias of activation_checkpointing (transformers 5.24).",
             "nargs": "?",
             "const": True,
+        },
+    )
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={
+            "help": "Trainer's filter of NaN/inf losses out of the logged loss. Off by default: it reads the loss on "
+            "the host at every micro-batch (a GPU sync), and TrajectorySFTTrainer instead stops training with an "
+            "error naming the first step whose loss was not finite (checked when logging)."
         },
     )
     ddp_find_unused_parameters: bool | None = field(

@@ -272,12 +272,9 @@ class TrajectorySFTTrainer(SFTTrainer):
         # Metrics stay on the device and are summed over processes only when logged: no sync per micro-batch.
         self._objective_stats[mode] = self._objective_stats.get(mode, 0) + torch.stack(stats)
         if mode == "train":
-            ids = inputs["input_ids"]
-            tokens = (
-                inputs["attention_mask"].sum()
-                if "attention_mask" in inputs
-                else torch.tensor(ids.numel(), device=ids.device)
-            )
+            # A padding-free batch has no pad tokens: its count is a host number and stays one (building a device
+            # tensor from it is a host-to-device copy, which waits for the GPU at every micro-batch).
+            tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["input_ids"].numel()
             self._pending_train_tokens = self._pending_train_tokens + tokens
             # The first optimizer step whose loss is NaN/inf, kept on the device and read when logging (no sync).
             bad_step = torch.where(torch.isfinite(loss.detach()), _NO_STEP, self.state.global_step + 1)
@@ -287,7 +284,7 @@ class TrajectorySFTTrainer(SFTTrainer):
 
     def _raise_if_loss_was_not_finite(self) -> None:
         """Stop training with an error naming the first step whose loss was NaN or infinite (checked when logging,
-        where every process syncs anyway; Trainer's ``logging_nan_inf_filter`` would otherwise hide it)."""
+        where every process syncs anyway; Trainer's ``logging_nan_inf_filter``, off by default here, would hide it)."""
         if self._nonfinite_step is None:
             return
         first = int(self.accelerator.gather(self._nonfinite_step.reshape(1)).min())
@@ -309,8 +306,10 @@ class TrajectorySFTTrainer(SFTTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
         self._raise_if_loss_was_not_finite()
-        if torch.is_tensor(self._pending_train_tokens):  # every process logs at the same time: safe to reduce here
-            self._total_train_tokens += int(self.accelerator.reduce(self._pending_train_tokens, reduction="sum"))
+        pending = self._pending_train_tokens
+        if torch.is_tensor(pending) or pending:  # every process logs at the same time: safe to reduce here
+            pending = torch.as_tensor(pending, device=self.accelerator.device)
+            self._total_train_tokens += int(self.accelerator.reduce(pending, reduction="sum"))
             self._pending_train_tokens = 0
         stats = self._objective_stats.pop(mode, None)
         if stats is not None:

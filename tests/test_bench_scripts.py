@@ -129,3 +129,49 @@ def test_cost_growth_series_and_plot(tmp_path):
     path = tmp_path / "scaling.png"
     trajectory_scaling.plot(results, str(path), "cpu")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rollout_sweep_runs_the_headline_batch_first_and_generate_batch_last():
+    plan = rollout_throughput.plan([256, 512, 128, 64], list(rollout_throughput.PATHS))
+    assert plan[:3] == [(256, "static_generate"), (256, "static_decoder"), (256, "generate_batch")]
+    assert plan[3:9] == [(b, p) for b in (512, 128, 64) for p in ("static_generate", "static_decoder")]
+    assert plan[9:] == [(512, "generate_batch"), (128, "generate_batch"), (64, "generate_batch")]
+    assert rollout_throughput.plan([64, 128], ["static_decoder"]) == [(64, "static_decoder"), (128, "static_decoder")]
+
+
+train_throughput = pytest.importorskip("train_throughput")
+
+
+def test_training_rows_separate_compile_time_from_steady_state():
+    # 1 s per step after a 30 s first step (compilation); 1000 tokens per step. Warm-up: 3 steps.
+    points = [(1, 31.0, 1000), (2, 32.0, 2000), (3, 33.0, 3000), (10, 40.0, 10000), (20, 50.0, 20000)]
+    row = train_throughput.summarize(points, warmup=3, params=1000, attention_flops=600.0)
+    assert row["tokens_per_s"] == pytest.approx(1000.0) and row["steady_step_s"] == pytest.approx(1.0)
+    assert row["steady_steps"] == 17 and row["tokens"] == 20000
+    assert row["first_step_s"] == 31.0 and row["warmup_s"] == 33.0
+    assert row["compile_s"] == pytest.approx(30.0)  # warm-up time less 3 steady steps
+    assert row["mfu"] == pytest.approx(6 * 1000 * 1000.0 / train_throughput.PEAK_FLOPS)
+    assert row["mfu_with_attention"] == pytest.approx((6 * 1000 + 600) * 1000.0 / train_throughput.PEAK_FLOPS)
+
+
+def test_attention_flops_count_causal_pairs_within_each_sequence():
+    config = small_config(False)  # 3 layers, 4 heads of 16
+    rows = [{"input_ids": [0] * 3}, {"input_ids": [0] * 1}]
+    # Sequences of 3 and 1 tokens: 6 + 1 causal (query, key) pairs over 4 tokens; 2 matmuls x 2 FLOPs x 3 (training).
+    expected = 3 * 4 * 3 * 64 * (6 + 1) / 4
+    assert train_throughput.attention_flops_per_token(rows, config) == pytest.approx(expected)
+
+
+def test_headline_ratio_is_against_trls_fastest_own_configuration():
+    runs = [
+        {"config": "mrlm_gpu_defaults", "tokens_per_s": 150.0},
+        {"config": "trl_padded_b32", "tokens_per_s": 30.0},
+        {"config": "trl_packed_flex_liger", "tokens_per_s": 100.0},
+        {"config": "trl_packed_varlen_liger", "tokens_per_s": 140.0},  # mrlm_hf's kernel: not TRL's own
+        {"config": "trl_packed_flex_liger_compile", "error": "did not finish within 120 s"},
+    ]
+    results = {"runs": runs}
+    train_throughput.compare(results)
+    assert results["best_trl_config"] == "trl_packed_flex_liger"
+    assert runs[0]["ratio_vs_best_trl"] == pytest.approx(1.5) and runs[0]["ratio_vs_trl_defaults"] == pytest.approx(5)
+    assert "ratio_vs_best_trl" not in runs[4]

@@ -359,3 +359,30 @@ def test_prefill_compiles_the_cache_free_blocks_and_gives_the_model_back(monkeyp
     assert {id(m) for m in compiled_calls if m in blocks} == {id(b) for b in blocks[1:]}  # the hook wraps blocks[0]
     assert hooked.__dict__["forward"] is hook
     assert all("forward" not in b.__dict__ for b in blocks[1:])
+
+
+def test_decoding_step_compiles_at_most_twice_over_batch_sizes(monkeypatch):
+    """A new batch size must not cost a new compilation each time: the first size gets its own graph, the second
+    one with a symbolic batch dimension that every later size reuses (bench/rollout_throughput.py sweeps sizes)."""
+    from torch._dynamo.testing import CompileCounter
+
+    from mrlm_hf.generation import StaticDecoder
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64, num_layers=2).eval()
+    real_compile, counters = torch.compile, {}
+
+    def counting_compile(fn, **kwargs):  # the real dynamo, with a backend that counts graphs and runs them eagerly
+        counter = counters.setdefault(getattr(fn, "__name__", "?"), CompileCounter())
+        return real_compile(fn, backend=counter, dynamic=kwargs.get("dynamic"))
+
+    monkeypatch.setattr(torch, "compile", counting_compile)
+    torch._dynamo.reset()
+    try:
+        for batch in (4, 8, 2, 6):
+            prompts = [list(range(10, 14 + i % 3)) for i in range(batch)]
+            eager = StaticDecoder(model, batch, 32, compile=False).generate(prompts, 4, do_sample=False)
+            assert StaticDecoder(model, batch, 32, compile=True).generate(prompts, 4, do_sample=False) == eager
+    finally:
+        torch._dynamo.reset()
+    assert counters["_decode"].frame_count == 2

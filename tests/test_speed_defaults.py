@@ -9,6 +9,7 @@ import types
 import warnings
 
 import pytest
+import torch
 from conftest import make_tokenizer, make_trainer
 
 import mrlm_hf.config as config_module
@@ -64,6 +65,34 @@ def test_ddp_skips_the_unused_parameter_search_unless_asked(tmp_path, toy_datase
     assert handler.find_unused_parameters is False and handler.broadcast_buffers is False
     handler = make_trainer(tmp_path, toy_dataset, ddp_find_unused_parameters=True).accelerator.ddp_handler
     assert handler.find_unused_parameters is True
+
+
+def test_no_host_sync_per_micro_batch_for_the_nan_filter(tmp_path):
+    """Trainer's NaN/inf loss filter reads the loss on the host at every micro-batch; the trainer's own check (at
+    logging, tests/test_trainer.py) replaces it, so it is off unless asked for."""
+    assert config(tmp_path, use_cpu=True).logging_nan_inf_filter is False
+    assert config(tmp_path, use_cpu=True, logging_nan_inf_filter=True).logging_nan_inf_filter is True
+
+
+def test_padding_free_token_count_stays_on_the_host(tmp_path, toy_dataset):
+    """A padding-free micro-batch's token count is a host number (a device tensor built from it would be a
+    host-to-device copy waiting for the GPU); a padded one's is summed on the device. Both are counted."""
+    from mrlm_hf.collator import TrajectoryCollator
+
+    trainer = make_trainer(tmp_path, toy_dataset)
+    examples = [trainer.train_dataset[i] for i in range(4)]
+    pad_id = trainer.processing_class.pad_token_id
+    flat = TrajectoryCollator(pad_token_id=pad_id, padding_free=True)(examples)
+    padded = TrajectoryCollator(pad_token_id=pad_id)(examples)
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, dict(flat))
+    assert trainer._pending_train_tokens == flat["input_ids"].numel() and not torch.is_tensor(
+        trainer._pending_train_tokens
+    )
+    trainer.compute_loss(trainer.model, dict(padded))
+    trainer.log({})
+    real = sum(len(e["input_ids"]) for e in examples)
+    assert trainer._total_train_tokens == 2 * real
 
 
 # ---------------------------------------------------------------------------------------------------- Liger
