@@ -280,6 +280,12 @@ def test_environments_that_share_state_are_never_pipelined():
         collect("debate", policy, 4, env_kwargs={"opponent": RandomPolicy(0)}, num_envs=2, pipeline_groups=2)
 
 
+def test_debate_with_a_user_opponent_steps_serially():
+    assert make_env("debate").concurrent_steps
+    assert not make_env("debate", opponent=RandomPolicy(0)).concurrent_steps
+    assert not make_env("debate", judge="model", judge_policy=RandomPolicy(0)).concurrent_steps  # a model judge
+
+
 # ---------------------------------------------------------------------------------------------------- seeds
 @pytest.mark.parametrize("name", ["math", "gridworld", "debate", "tools"])
 def test_distinct_seeds_give_distinct_tasks(name):
