@@ -5,12 +5,12 @@ episodes, and a finished episode's slot immediately starts the next one, so the 
 reset with ``seed + i``. The environment steps of a batch run concurrently on a thread pool (``step_workers``, the
 machine's cores by default): sandboxed code and tool executions are subprocesses, so they overlap. With
 ``pipeline_groups`` groups in flight (2 by default where steps may leave the calling thread), one group's steps run
-on the pool while the policy generates for the next group, so generation and environment time overlap; every
-policy call stays a full batch of ``num_envs`` and runs on the calling thread, never on two threads at once.
-Results are gathered in slot order and the schedule is fixed, so a policy whose action depends only on the
-conversation (the experts, greedy decoding) gives the same dataset for any ``step_workers``, ``num_envs`` and
-``pipeline_groups``; a policy that draws from one shared generator (``RandomPolicy``, sampling) gives the same
-dataset for the same arguments.
+on the pool while the policy generates for the next group, so generation and environment time overlap; every policy
+call stays a full batch of ``num_envs`` and runs on the calling thread, never on two threads at once. Results are
+gathered in slot order and the schedule is fixed, so a policy whose action depends only on the conversation (the
+experts; greedy decoding, barring floating-point ties between batch shapes) gives the same dataset for any
+``step_workers``, ``num_envs`` and ``pipeline_groups``; a policy that draws from one shared generator
+(``RandomPolicy``, sampling) gives the same dataset for the same arguments.
 
 With ``shard_dir``, finished trajectories are written as parquet shards as they complete, and a rerun with the
 same arguments skips the episodes already on disk, so an interrupted collection loses at most the episodes in
