@@ -99,7 +99,7 @@ def run_summary(seconds: float, episodes: int, steps: int, timed: TimedPolicy) -
     }
 
 
-MODES = {"concurrent": False, "serial": False, "overlapped": True}  # mode: whether it pipelines groups
+MODES = {"concurrent": False, "overlapped": True, "serial": False}  # mode: whether it pipelines groups (run order)
 
 
 def against_lockstep(rows: list[dict]) -> None:
