@@ -265,6 +265,22 @@ def test_progress_bar_counts_every_episode_once(monkeypatch):
     assert bars[0].total == bars[0].n == 11 and bars[0].postfix["steps"] == sum(data["length"])
 
 
+class BrokenGrid(GridWorldEnv):
+    def _step(self, action):
+        if self._seed == 5:
+            raise RuntimeError("step failed")
+        return super()._step(action)
+
+
+def test_a_step_that_raises_on_a_worker_thread_ends_the_collection_with_its_error(tmp_path):
+    with pytest.raises(RuntimeError, match="step failed"):
+        collect(
+            lambda: BrokenGrid(), KeyedPolicy(), 12, num_envs=2, pipeline_groups=2, shard_dir=tmp_path, shard_size=1
+        )
+    on_disk = [s for f in tmp_path.glob("shard-*.parquet") for s in pq.read_table(f)["seed"].to_pylist()]
+    assert len(on_disk) >= 2 and 5 not in on_disk  # the episodes finished before the error were kept
+
+
 class SharedStateGrid(ThreadRecordingGrid):
     concurrent_steps = False
 
