@@ -2,13 +2,20 @@
 execution, against the time spent generating the same tokens.
 
     python bench/agent_rollouts.py --model bench --out agent.json      # GPU: the 415M model, static decoder
-    python bench/agent_rollouts.py --model tiny --episodes 8 --num_envs 4 --new_tokens 16   # CPU check
+    python bench/agent_rollouts.py --model tiny --episodes 16 --num_envs 4 --new_tokens 16   # CPU check
 
-``collect_trajectories("code", policy, ...)`` plays ``--episodes`` episodes (``--num_envs`` at a time, one batched
-policy call per turn, environment steps on ``step_workers`` threads) with ``TransformersPolicy(decoder="static")``
-on the GPU (plain ``generate`` on the CPU). Each run reports episodes/s, new tokens/s, and the seconds spent inside
-the policy's ``generate_tokens`` (generation only) and inside the whole policy call; ``end_to_end_over_generation``
-= wall seconds / generation seconds (1.0: environments cost nothing). Runs: ``step_workers`` = all cores and 1.
+``collect_trajectories("code", policy, ...)`` plays ``--episodes`` episodes (``--num_envs`` per batched policy
+call) with ``TransformersPolicy(decoder="static")`` on the GPU (plain ``generate`` on the CPU), in three modes:
+``concurrent`` (lockstep: every running episode generates, then all their steps run on ``step_workers`` threads),
+``serial`` (lockstep, steps one after another) and ``overlapped`` (``pipeline_groups`` groups of ``--num_envs``
+episodes: one group's steps run on the threads while the policy generates for the next; one run per value of
+``--pipeline_groups``). Each run reports episodes/s, new tokens/s, the seconds inside the policy's
+``generate_tokens`` (generation only) and inside the whole policy call, ``env_seconds`` = wall seconds outside the
+policy call (environment time not hidden behind generation), ``end_to_end_over_generation`` = wall seconds /
+generation seconds of the same run (1.0: environments cost nothing), and ``end_to_end_over_lockstep_generation``
+= wall seconds / (this run's new tokens x the generation seconds per new token of the ``concurrent`` run of the
+same variant): a check that overlapping did not merely slow generation down. Give ``--episodes`` several times
+``pipeline_groups * num_envs``, so the pipeline's start and end weigh little.
 
 The model is random, so its replies are garbage: each ends at ``--new_tokens`` (the end-of-turn token is rarely
 drawn), fails to parse or run in a few milliseconds of sandbox, and every episode uses all ``--max_turns``. Variant
@@ -92,6 +99,20 @@ def run_summary(seconds: float, episodes: int, steps: int, timed: TimedPolicy) -
     }
 
 
+MODES = {"concurrent": False, "overlapped": True, "serial": False}  # mode: whether it pipelines groups (run order)
+
+
+def against_lockstep(rows: list[dict]) -> None:
+    """Add ``end_to_end_over_lockstep_generation`` to each row: its wall seconds over the generation seconds its new
+    tokens took in the ``concurrent`` (lockstep) run of the same variant, so an overlapped run is judged against
+    generation at the full lockstep rate."""
+    for row in rows:
+        reference = next((r for r in rows if r["variant"] == row["variant"] and r["mode"] == "concurrent"), None)
+        if reference and reference["generation_seconds"] and reference["new_tokens"]:
+            per_token = reference["generation_seconds"] / reference["new_tokens"]
+            row["end_to_end_over_lockstep_generation"] = row["seconds"] / (row["new_tokens"] * per_token)
+
+
 def code_tokenizer(vocab_size: int | None):
     """A ChatML BPE tokenizer trained on code-environment text; padded with added tokens to ``vocab_size`` ids so a
     model of that vocabulary only samples ids that decode."""
@@ -115,7 +136,13 @@ def main() -> None:
     parser.add_argument("--max_turns", type=int, default=3)
     parser.add_argument("--max_cache_len", type=int, default=2048)
     parser.add_argument("--variants", nargs="+", default=["model", "expert_code"], choices=["model", "expert_code"])
-    parser.add_argument("--workers", type=int, nargs="+", default=None, help="step_workers values (default: cores, 1)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument(
+        "--workers", type=int, default=None, help="step_workers of concurrent/overlapped (default: cores)"
+    )
+    parser.add_argument(
+        "--pipeline_groups", type=int, nargs="+", default=[2, 3], help="overlapped: groups of num_envs (one run each)"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     gpu = torch.cuda.is_available()
@@ -141,7 +168,7 @@ def main() -> None:
         max_cache_len=args.max_cache_len,
     )
     cores = default_step_workers()
-    workers = args.workers or [cores, 1]
+    workers = args.workers or cores
     env_kwargs = {"max_turns": args.max_turns}
     results: dict[str, Any] = {
         "device": torch.cuda.get_device_name(0) if gpu else "cpu",
@@ -150,6 +177,7 @@ def main() -> None:
         "decoder": policy.decoder,
         "cores": cores,
         "num_envs": args.num_envs,
+        "pipeline_groups": args.pipeline_groups,
         "episodes": args.episodes,
         "new_tokens_per_turn": args.new_tokens,
         "env_kwargs": env_kwargs,
@@ -157,7 +185,7 @@ def main() -> None:
         "runs": [],
     }
 
-    def collect(timed: TimedPolicy, episodes: int, step_workers: int) -> dict:
+    def collect(timed: TimedPolicy, episodes: int, step_workers: int, pipeline_groups: int) -> dict:
         timed.reset()
         start = time.perf_counter()
         data = collect_trajectories(
@@ -168,6 +196,7 @@ def main() -> None:
             num_envs=args.num_envs,
             progress=False,
             step_workers=step_workers,
+            pipeline_groups=pipeline_groups,
         )
         seconds = time.perf_counter() - start
         summary = run_summary(seconds, episodes, sum(data["length"]), timed)
@@ -175,17 +204,28 @@ def main() -> None:
         return summary
 
     # Warm-up: compilation and CUDA-graph capture of the decoder, the sandbox's first start; not counted.
-    warm = collect(TimedPolicy(policy), min(args.episodes, args.num_envs), cores)
+    warm_groups = max(args.pipeline_groups) if "overlapped" in args.modes else 1
+    warm = collect(TimedPolicy(policy), min(args.episodes, warm_groups * args.num_envs), workers, warm_groups)
     results["warm_up_seconds"] = warm["seconds"]
     for variant in args.variants:
         timed = TimedPolicy(policy, expert_code=variant == "expert_code")
-        for step_workers in workers:
-            row = {"variant": variant, "step_workers": step_workers, **collect(timed, args.episodes, step_workers)}
+        for mode, groups in [(m, g) for m in args.modes for g in (args.pipeline_groups if MODES[m] else [1])]:
+            step_workers = 1 if mode == "serial" else workers
+            row = {
+                "variant": variant,
+                "mode": mode,
+                "step_workers": step_workers,
+                "pipeline_groups": groups,
+                **collect(timed, args.episodes, step_workers, groups),
+            }
             results["runs"].append(row)
+            against_lockstep(results["runs"])
             print(
-                f"{variant}, step_workers={step_workers}: {row['episodes_per_s']:.2f} episodes/s, "
-                f"{row['new_tokens_per_s']:,.0f} new tokens/s, end-to-end / generation "
-                f"{row['end_to_end_over_generation']:.2f} ({row['env_steps']} steps, {row['seconds']:.1f} s)",
+                f"{variant}, {mode} (step_workers={step_workers}, pipeline_groups={groups}): "
+                f"{row['episodes_per_s']:.2f} episodes/s, {row['new_tokens_per_s']:,.0f} new tokens/s, end-to-end / "
+                f"generation {row['end_to_end_over_generation']:.2f}, over lockstep generation "
+                f"{row.get('end_to_end_over_lockstep_generation', float('nan')):.2f} ({row['env_steps']} steps, "
+                f"{row['seconds']:.1f} s)",
                 flush=True,
             )
             if args.out:  # after every run, so a run cut short keeps what it measured

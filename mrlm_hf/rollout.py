@@ -1,11 +1,16 @@
 """The rollout builder: run a policy in many environments in lockstep and return a trajectory ``Dataset``.
 
-``num_envs`` environment instances step together; each step makes one batched policy call over every running
-episode, and a finished episode's slot immediately starts the next one, so the batch stays full. Episode ``i`` is
-reset with ``seed + i``: the same seeds give the same dataset (with a deterministic policy). The environment steps
-of a batch run concurrently on a thread pool (``step_workers``, the machine's cores by default): sandboxed code and
-tool executions are subprocesses, so they overlap; results are gathered in slot order, identical to stepping one
-after another.
+Episodes run in groups of up to ``num_envs``: each turn of a group is one batched policy call over its running
+episodes, and a finished episode's slot immediately starts the next one, so the batch stays full. Episode ``i`` is
+reset with ``seed + i``. The environment steps of a batch run concurrently on a thread pool (``step_workers``, the
+machine's cores by default): sandboxed code and tool executions are subprocesses, so they overlap. With
+``pipeline_groups`` groups in flight (2 by default where steps may leave the calling thread), one group's steps run
+on the pool while the policy generates for the next group, so generation and environment time overlap; every policy
+call stays a full batch of ``num_envs`` and runs on the calling thread, never on two threads at once. Results are
+gathered in slot order and the schedule is fixed, so a policy whose action depends only on the conversation (the
+experts; greedy decoding, barring floating-point ties between batch shapes) gives the same dataset for any
+``step_workers``, ``num_envs`` and ``pipeline_groups``; a policy that draws from one shared generator
+(``RandomPolicy``, sampling) gives the same dataset for the same arguments.
 
 With ``shard_dir``, finished trajectories are written as parquet shards as they complete, and a rerun with the
 same arguments skips the episodes already on disk, so an interrupted collection loses at most the episodes in
@@ -167,13 +172,21 @@ def collect_trajectories(
     progress: bool = True,
     metadata: dict[str, Any] | None = None,
     step_workers: int | None = None,
+    pipeline_groups: int | None = None,
 ) -> Dataset:
     """Run ``num_episodes`` episodes (seeds ``seed .. seed + num_episodes - 1``) and return their trajectories.
 
     ``env`` is a registry name (built with ``env_kwargs``) or a zero-argument factory. ``policy`` is any
     ``mrlm_hf.policies.Policy``. Rows are ordered by episode (and agent, for multi-agent environments).
-    ``step_workers``: threads stepping the batch's environments concurrently (``None``: the machine's cores; 1:
-    one after another); the result is the same either way. ``shard_dir``: see the module docstring."""
+    ``num_envs``: episodes per policy call (the batch). ``step_workers``: threads stepping environments
+    concurrently (``None``: the machine's cores; 1: one after another); the dataset never depends on it.
+    ``pipeline_groups``: groups of up to ``num_envs`` episodes in flight (so up to ``pipeline_groups * num_envs``
+    environments); while one group's environments step on the threads, the policy generates for the next, so
+    environment time hides behind generation. Two groups hide steps that take up to one policy call; three, up to
+    two. ``None``: 2 when the environments may step on threads (``concurrent_steps``), else 1 (lockstep, steps on
+    the calling thread). Groups never shrink a batch: with fewer than ``pipeline_groups * num_envs`` episodes to
+    play, only as many groups as the episodes fill are formed (split evenly). ``shard_dir``: see the module
+    docstring."""
     if num_episodes < 0:
         raise ValueError(f"num_episodes must be >= 0, got {num_episodes}.")
     if num_envs < 1:
@@ -181,11 +194,24 @@ def collect_trajectories(
     workers = default_step_workers() if step_workers is None else step_workers
     if workers < 1:
         raise ValueError(f"step_workers must be >= 1 (1 steps environments one after another), got {step_workers}.")
+    if pipeline_groups is not None and pipeline_groups < 1:
+        raise ValueError(
+            f"pipeline_groups must be >= 1 (1: no overlap of generation and steps), got {pipeline_groups}."
+        )
     factory = (lambda: make_env(env, **(env_kwargs or {}))) if isinstance(env, str) else env
     probe = factory()
     env_name = env if isinstance(env, str) else probe.name
     policy_name = getattr(policy, "name", type(policy).__name__)
-    run = (factory, probe, env_name, policy, policy_name, num_episodes, seed, num_envs, workers)
+    threaded = getattr(probe, "concurrent_steps", True)
+    if pipeline_groups is None:
+        pipeline_groups = 2 if threaded else 1
+    elif pipeline_groups > 1 and not threaded:
+        raise ValueError(
+            f"pipeline_groups={pipeline_groups} steps environments on threads beside the policy, but {env_name!r} "
+            "here has concurrent_steps=False (its instances share state, e.g. a model opponent that must not run "
+            "beside the policy): use pipeline_groups=1."
+        )
+    run = (factory, probe, env_name, policy, policy_name, num_episodes, seed, num_envs, workers, pipeline_groups)
     if shard_dir is None:
         return _collect(*run, None, progress, metadata)
     request = {
@@ -210,6 +236,7 @@ def _collect(
     seed: int,
     num_envs: int,
     workers: int,
+    pipeline_groups: int,
     shards: _ShardWriter | None,
     progress: bool,
     metadata: dict[str, Any] | None,
@@ -217,43 +244,63 @@ def _collect(
     done_episodes = shards.completed_episodes(seed, num_episodes) if shards else set()
     pending = [i for i in range(num_episodes) if i not in done_episodes]
 
-    envs = [probe] + [factory() for _ in range(min(num_envs, len(pending)) - 1)]
-    rows: list[dict[str, Any]] = []
+    in_flight = min(pipeline_groups * num_envs, len(pending))
+    envs = [probe] + [factory() for _ in range(in_flight - 1)]
+    threaded = all(getattr(instance, "concurrent_steps", True) for instance in envs)
+    if pipeline_groups > 1 and not threaded:
+        raise ValueError(
+            f"pipeline_groups={pipeline_groups} needs environments that may step on threads, but an instance of "
+            f"{env_name!r} has concurrent_steps=False: use pipeline_groups=1."
+        )
+    groups = _groups(envs[:in_flight], -(-in_flight // num_envs) if in_flight else 0)
     queue = iter(pending)
-    slots: list[_Episode | None] = []
-    for instance in envs[: len(pending)]:
-        index = next(queue)
-        slots.append(_Episode(index, seed + index, instance))
+    slots = [[_Episode(index, seed + index, instance) for instance, index in zip(group, queue)] for group in groups]
+    # Steps leave the calling thread when they may run concurrently, or when they overlap generation (one worker
+    # then steps them one after another beside the policy).
+    pool = (
+        ThreadPoolExecutor(workers, thread_name_prefix="mrlm-step")
+        if threaded and (workers > 1 or len(slots) > 1)
+        else None
+    )
+    stepping: list[list[Any] | None] = [None] * len(slots)  # per group: (slot, episode, result or future)
 
     bar = tqdm(total=num_episodes, initial=len(done_episodes), desc=f"Rollouts ({env_name})", disable=not progress)
+    rows: list[dict[str, Any]] = []
     steps = 0
     try:
-        while any(slot is not None for slot in slots):
-            active = [i for i, slot in enumerate(slots) if slot is not None]
-            episodes = [slots[i] for i in active]
-            actions = policy([e.messages() for e in episodes], [e.env for e in episodes])
-            if len(actions) != len(episodes):
-                raise ValueError(f"The policy returned {len(actions)} actions for {len(episodes)} conversations.")
-            steps += len(episodes)
-            ended = map_envs(
-                lambda env, episode, action: episode.step(action),
-                [e.env for e in episodes],
-                episodes,
-                actions,
-                workers=workers,
-            )
-            for slot_index, episode, done in zip(active, episodes, ended):  # in slot order, as stepped serially
-                if not done:
+        while any(stepping) or any(any(group) for group in slots):
+            for g, group in enumerate(slots):  # a fixed round-robin: the schedule never depends on timing
+                for slot_index, episode, result in stepping[g] or []:  # in slot order, as stepped serially
+                    if not (result.result() if pool else result):
+                        continue
+                    finished = episode.rows(env_name, policy_name, metadata or {})
+                    rows.extend(finished)
+                    if shards:
+                        shards.add(finished)
+                    bar.update(1)
+                    next_index = next(queue, None)
+                    group[slot_index] = (
+                        None if next_index is None else _Episode(next_index, seed + next_index, episode.env)
+                    )
+                stepping[g] = None
+                active = [i for i, slot in enumerate(group) if slot is not None]
+                if not active:
                     continue
-                finished = episode.rows(env_name, policy_name, metadata or {})
-                rows.extend(finished)
-                if shards:
-                    shards.add(finished)
-                bar.update(1)
-                next_index = next(queue, None)
-                slots[slot_index] = None if next_index is None else _Episode(next_index, seed + next_index, episode.env)
-            bar.set_postfix(steps=steps)
+                episodes = [group[i] for i in active]
+                actions = policy([e.messages() for e in episodes], [e.env for e in episodes])
+                if len(actions) != len(episodes):
+                    raise ValueError(f"The policy returned {len(actions)} actions for {len(episodes)} conversations.")
+                steps += len(episodes)
+                results = (
+                    [pool.submit(e.step, a) for e, a in zip(episodes, actions)]
+                    if pool
+                    else [e.step(a) for e, a in zip(episodes, actions)]
+                )
+                stepping[g] = list(zip(active, episodes, results))
+                bar.set_postfix(steps=steps)
     finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)  # after an error: no step outlives the collection
         bar.close()
         if shards:
             shards.flush()
@@ -261,6 +308,13 @@ def _collect(
         return shards.load(seed, num_episodes)
     rows.sort(key=lambda r: (r["seed"], r["agent_id"]))
     return trajectories_from_rows(rows)
+
+
+def _groups(items: list[Any], count: int) -> list[list[Any]]:
+    """``items`` cut into ``count`` contiguous groups whose sizes differ by at most one."""
+    size, extra = divmod(len(items), count) if count else (0, 0)
+    bounds = [g * size + min(g, extra) for g in range(count + 1)]
+    return [items[bounds[g] : bounds[g + 1]] for g in range(count)]
 
 
 class _ShardWriter:

@@ -107,6 +107,20 @@ def test_timed_policy_counts_generation_and_can_step_with_the_expert(expert_code
     assert agent_rollouts.run_summary(1.0, 0, 0, timed)["end_to_end_over_generation"] is None
 
 
+def test_overlapped_runs_are_judged_against_lockstep_generation():
+    def row(variant, mode, seconds, generation_seconds, new_tokens):
+        return dict(
+            variant=variant, mode=mode, seconds=seconds, generation_seconds=generation_seconds, new_tokens=new_tokens
+        )
+
+    rows = [row("model", "concurrent", 6.0, 2.0, 1000), row("model", "overlapped", 3.0, 2.5, 1000)]
+    rows += [row("expert_code", "overlapped", 1.0, 1.0, 100)]  # no lockstep run of its variant: no ratio
+    agent_rollouts.against_lockstep(rows)
+    assert rows[0]["end_to_end_over_lockstep_generation"] == pytest.approx(3.0)
+    assert rows[1]["end_to_end_over_lockstep_generation"] == pytest.approx(1.5)  # not 3.0 / 2.5
+    assert "end_to_end_over_lockstep_generation" not in rows[2]
+
+
 trajectory_scaling = pytest.importorskip("trajectory_scaling")
 
 

@@ -142,18 +142,164 @@ def test_concurrent_stepping_gives_the_serial_dataset(env, kwargs, policy, n):
 
 def test_steps_run_on_the_pool_threads_and_serially_when_asked():
     ThreadRecordingGrid.threads = set()
-    collect(lambda: ThreadRecordingGrid(), RandomPolicy(0), 8, num_envs=4, step_workers=1)
+    collect(lambda: ThreadRecordingGrid(), RandomPolicy(0), 8, num_envs=4, step_workers=1, pipeline_groups=1)
     assert ThreadRecordingGrid.threads == {threading.current_thread().name}
     ThreadRecordingGrid.threads = set()
+    collect(lambda: ThreadRecordingGrid(), RandomPolicy(0), 8, num_envs=4, step_workers=1)  # beside the policy
+    assert len(ThreadRecordingGrid.threads) == 1 and next(iter(ThreadRecordingGrid.threads)).startswith("mrlm-step")
+    ThreadRecordingGrid.threads = set()
     collect(lambda: ThreadRecordingGrid(), RandomPolicy(0), 8, num_envs=4, step_workers=3)
-    assert any(t.startswith("mrlm-step") for t in ThreadRecordingGrid.threads)  # (a last lone episode steps inline)
+    assert all(t.startswith("mrlm-step") for t in ThreadRecordingGrid.threads)
     with pytest.raises(ValueError, match="step_workers must be >= 1"):
         collect(step_workers=0)
+    with pytest.raises(ValueError, match="pipeline_groups must be >= 1"):
+        collect(pipeline_groups=0)
+
+
+# ---------------------------------------------------------------------------------------------------- pipelined steps
+class KeyedPolicy:
+    """Deterministic and multi-turn: a random action drawn from a generator seeded by the conversation, so the
+    action never depends on the batch or the order of calls. Records its batch sizes and calling threads."""
+
+    name = "keyed"
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.threads: set[str] = set()
+
+    def __call__(self, conversations, envs):
+        self.batches.append(len(conversations))
+        self.threads.add(threading.current_thread().name)
+        return [env.sample_action(random.Random(json.dumps(c))) for c, env in zip(conversations, envs)]
+
+
+@pytest.mark.parametrize(
+    "env,kwargs,policy,n",
+    [
+        ("math", {"difficulty": 2}, KeyedPolicy, 13),
+        ("gridworld", {"difficulty": 2}, KeyedPolicy, 13),
+        ("tools", {}, ExpertPolicy, 9),
+        pytest.param(
+            "code",
+            {},
+            ExpertPolicy,
+            9,
+            marks=pytest.mark.skipif(sys.platform != "linux", reason="grading uses the Linux sandbox"),
+        ),
+    ],
+)
+def test_pipelined_stepping_gives_the_serial_dataset(env, kwargs, policy, n):
+    def run(**settings):
+        return collect(env, policy(), n, env_kwargs=kwargs, seed=7, **settings)
+
+    serial = run(num_envs=4, step_workers=1, pipeline_groups=1)
+    assert len(set(serial["seed"])) == n and max(serial["length"]) > 1 or policy is ExpertPolicy
+    for settings in (
+        {"num_envs": 4, "step_workers": 3, "pipeline_groups": 1},  # concurrent lockstep
+        {"num_envs": 4, "step_workers": 3, "pipeline_groups": 2},
+        {"num_envs": 3, "step_workers": 1, "pipeline_groups": 3},  # one worker thread beside the policy
+        {"num_envs": 2, "step_workers": 2},  # the default: two groups
+    ):
+        _same(serial, run(**settings))
+
+
+def test_pipeline_groups_are_full_batches_split_evenly_and_the_policy_stays_on_the_calling_thread():
+    policy = KeyedPolicy()
+    collect("gridworld", policy, 20, num_envs=4, step_workers=2, pipeline_groups=2)
+    assert policy.batches[:4] == [4, 4, 4, 4] and max(policy.batches) == 4  # two groups of num_envs in flight
+    assert policy.threads == {threading.current_thread().name}
+    policy = KeyedPolicy()
+    collect("gridworld", policy, 6, num_envs=4, step_workers=2, pipeline_groups=2)
+    assert policy.batches[:2] == [3, 3]  # 6 episodes: two groups of 3, not 4 + 2
+    policy = KeyedPolicy()
+    collect("gridworld", policy, 3, num_envs=4, step_workers=2, pipeline_groups=2)
+    assert policy.batches[0] == 3  # one batch's worth: no split
+
+
+class GatedGrid(GridWorldEnv):
+    """The first group's first steps wait until the policy is called for the next group: they finish only if
+    generation for one group overlaps the other group's steps."""
+
+    gate = threading.Event()
+    overlapped: list[bool] = []
+
+    def _step(self, action):
+        if self.turn == 1 and self._seed < 4:
+            GatedGrid.overlapped.append(GatedGrid.gate.wait(timeout=10))
+        return super()._step(action)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_one_groups_steps_run_while_the_policy_generates_for_the_next(workers):
+    GatedGrid.gate, GatedGrid.overlapped = threading.Event(), []
+    keyed = KeyedPolicy()
+
+    def policy(conversations, envs):
+        if len(keyed.batches) == 1:  # the second call: the first group's steps are in flight
+            GatedGrid.gate.set()
+        return keyed(conversations, envs)
+
+    collect(lambda: GatedGrid(), policy, 8, num_envs=4, step_workers=workers, pipeline_groups=2)
+    assert GatedGrid.overlapped == [True] * 4
+
+
+def test_progress_bar_counts_every_episode_once(monkeypatch):
+    bars = []
+
+    class Bar:
+        def __init__(self, total, initial, **kwargs):
+            self.total, self.n = total, initial
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix(self, **kwargs):
+            self.postfix = kwargs
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("mrlm_hf.rollout.tqdm", Bar)
+    data = collect("gridworld", KeyedPolicy(), 11, env_kwargs={"difficulty": 2}, num_envs=3, pipeline_groups=3)
+    assert bars[0].total == bars[0].n == 11 and bars[0].postfix["steps"] == sum(data["length"])
+
+
+class BrokenGrid(GridWorldEnv):
+    def _step(self, action):
+        if self._seed == 5:
+            raise RuntimeError("step failed")
+        return super()._step(action)
+
+
+def test_a_step_that_raises_on_a_worker_thread_ends_the_collection_with_its_error(tmp_path):
+    with pytest.raises(RuntimeError, match="step failed"):
+        collect(
+            lambda: BrokenGrid(), KeyedPolicy(), 12, num_envs=2, pipeline_groups=2, shard_dir=tmp_path, shard_size=1
+        )
+    on_disk = [s for f in tmp_path.glob("shard-*.parquet") for s in pq.read_table(f)["seed"].to_pylist()]
+    assert len(on_disk) >= 2 and 5 not in on_disk  # the episodes finished before the error were kept
+
+
+class SharedStateGrid(ThreadRecordingGrid):
+    concurrent_steps = False
+
+
+def test_environments_that_share_state_are_never_pipelined():
+    ThreadRecordingGrid.threads = set()
+    policy = KeyedPolicy()
+    collect(lambda: SharedStateGrid(), policy, 8, num_envs=4)  # default: lockstep on the calling thread
+    assert ThreadRecordingGrid.threads == {threading.current_thread().name} and policy.batches[:2] == [4, 4]
+    with pytest.raises(ValueError, match="concurrent_steps=False.*use pipeline_groups=1"):
+        collect(lambda: SharedStateGrid(), policy, 8, num_envs=4, pipeline_groups=2)
+    with pytest.raises(ValueError, match="'debate' here has concurrent_steps=False"):
+        collect("debate", policy, 4, env_kwargs={"opponent": RandomPolicy(0)}, num_envs=2, pipeline_groups=2)
 
 
 def test_debate_with_a_user_opponent_steps_serially():
     assert make_env("debate").concurrent_steps
     assert not make_env("debate", opponent=RandomPolicy(0)).concurrent_steps
+    assert not make_env("debate", judge="model", judge_policy=RandomPolicy(0)).concurrent_steps  # a model judge
 
 
 # ---------------------------------------------------------------------------------------------------- seeds

@@ -147,6 +147,28 @@ def test_model_rollouts_record_every_step():
     assert again["actions"] == data["actions"]
 
 
+def test_greedy_model_rollouts_are_the_same_pipelined_and_in_lockstep():
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64, initializer_range=0.2)  # varied replies
+    policy = TransformersPolicy(model, tokenizer, max_new_tokens=5, do_sample=False, batch_size=8)
+    calls = []
+
+    def counted(conversations, envs):
+        calls.append(len(conversations))
+        return policy(conversations, envs)
+
+    def run(**settings):
+        data = collect_trajectories("math", counted, 9, env_kwargs={"max_turns": 3}, seed=3, progress=False, **settings)
+        return data.remove_columns("metadata").to_list()
+
+    lockstep = run(num_envs=9, step_workers=1, pipeline_groups=1)
+    assert calls == [9, 9, 9]  # every episode runs all 3 turns (the tiny model never answers right): same tokens
+    assert len({row["actions"][1] for row in lockstep}) > 3  # the replies depend on the conversation
+    assert run(num_envs=3, step_workers=2, pipeline_groups=2) == lockstep
+    assert run(num_envs=4, step_workers=1, pipeline_groups=3) == lockstep
+    assert calls[3:6] == [3, 3, 3]
+
+
 def test_static_decoder_matches_generate_greedy_and_stops():
     tokenizer = make_tokenizer("chatml")
     model = build_model(tokenizer, hidden_size=32, intermediate_size=64).eval()

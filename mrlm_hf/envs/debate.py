@@ -315,8 +315,9 @@ class DebateEnv(TextEnv):
 
     @property
     def concurrent_steps(self) -> bool:
-        """Only the built-in scripted opponent is private to this instance; a user's (model) opponent may be shared."""
-        return isinstance(self.opponent, ScriptedDebater)
+        """Only the built-in scripted opponent and the rule judge are private to this instance; a user's (model)
+        opponent or judge may be shared, and must never run on two threads or beside the collecting policy."""
+        return isinstance(self.opponent, ScriptedDebater) and self.judge_policy is None
 
     # ------------------------------------------------------------------ episode
     def _reset(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
