@@ -42,7 +42,7 @@ register_env("probe_rl", ProbeEnv, overwrite=True)
 
 
 def digit_policy(tokenizer, rollout, choose, record=None):
-    """Scripted generate: ``choose(call, index)`` gives the digit each running episode 'samples' (then end of turn)."""
+    """Scripted generate: ``choose(call, index)`` gives the text each running episode 'samples' (then end of turn)."""
     calls = [0]
 
     def generate(contexts, max_new_tokens, envs):
@@ -126,6 +126,7 @@ def test_groups_share_a_seed_and_each_reward_is_its_own_episode(tmp_path):
             expected = group_advantages(torch.tensor([r for r, _ in group], dtype=torch.float64))
             assert [a for _, a in group] == pytest.approx(expected.tolist(), abs=1e-4)
     assert trainer.state.log_history[0]["reward"] > 0  # TRL logged the returns it grouped
+    assert trainer.state.log_history[0]["rollout/truncated_by_length"] == 0
 
 
 def completion_logps(model, prompt_ids, completion_ids, temperature=1.0):
@@ -281,3 +282,44 @@ def test_rollout_samples_from_the_distribution_trl_trains(tmp_path, temperature)
             compared += end - start
             start = end
     assert compared >= 16
+
+
+class CostEnv(TextEnv):
+    """A per-step cost and no goal (every episode fails); the observation after 'a' is long, after 'b' short."""
+
+    name = "cost_rl"
+    system_prompt = "Act."
+
+    def __init__(self, max_turns: int = 6) -> None:
+        super().__init__(max_turns=max_turns)
+
+    def _reset(self, options):
+        return "Go.", {}
+
+    def _step(self, action):
+        return ("What is 3 + 4? " * 4 if action == "a" else "Ok."), -0.01, False, {"success": False}
+
+    def expert_action(self) -> str:
+        return "b"
+
+
+register_env("cost_rl", CostEnv, overwrite=True)
+
+
+def test_an_episode_cut_by_length_does_not_outscore_one_played_to_the_end():
+    """With a per-step cost, a failure whose long observations exhaust max_completion_length ends early with a
+    partial return above a failure played to max_turns (GRPO would reward the long text); the rollout reports the
+    cut, and truncated_return gives it the failure's return instead."""
+    tokenizer = make_tokenizer("chatml")
+    row = env_prompt_dataset("cost_rl", 1)[0]
+    rollout = MultiTurnRollout(tokenizer, max_completion_length=100)
+
+    def play(action):
+        out = rollout.rollout([row], digit_policy(tokenizer, rollout, lambda call, i: action))
+        return out["episode_return"][0], out["truncated_by_length"][0], out["num_turns"][0]
+
+    (long_return, long_cut, _), (short_return, short_cut, short_turns) = play("a"), play("b")
+    assert long_cut and not short_cut and short_turns == 6
+    assert long_return > short_return == pytest.approx(-0.06)  # the hazard
+    rollout.truncated_return = -0.06
+    assert [play("a")[0], play("b")[0]] == pytest.approx([-0.06, -0.06])
