@@ -323,3 +323,20 @@ def test_an_episode_cut_by_length_does_not_outscore_one_played_to_the_end():
     assert long_return > short_return == pytest.approx(-0.06)  # the hazard
     rollout.truncated_return = -0.06
     assert [play("a")[0], play("b")[0]] == pytest.approx([-0.06, -0.06])
+
+
+def test_signal_script_splits_the_loss_weight_by_kind_of_group():
+    """bench/grpo_signal.py end to end, tiny: the shares of each scale_rewards setting sum to 1, and dividing by the
+    batch's standard deviation instead of each group's gives the success-vs-failure groups more of the weight."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from grpo_signal import main
+
+    results = main(["--tasks", "24", "--epsilon", "0.1", "--demo_episodes", "40"])
+    for run in results["runs"]:
+        for share in run["loss_weight_share"].values():
+            assert sum(share.values()) == pytest.approx(1.0, abs=1e-3)
+        assert run["loss_weight_share"]["batch"]["mixed"] > run["loss_weight_share"]["group"]["mixed"]
+    assert [run["episodes_cut_by_length"] == 0 for run in results["runs"]] == [False, True]
