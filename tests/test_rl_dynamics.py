@@ -218,21 +218,30 @@ def test_update_is_the_policy_gradient_on_sampled_tokens_only(tmp_path):
     assert trl_grad.norm().item() == pytest.approx(reference.norm().item(), rel=1e-3)
 
 
-@pytest.mark.parametrize("temperature", [1.0, 1.7])
-def test_rollout_samples_from_the_distribution_trl_trains(tmp_path, temperature):
-    """The rollout's real sampler (TransformersPolicy through the trainer) draws each action token from exactly the
-    distribution whose log-probabilities TRL computes for the loss (same temperature, same positions under left
-    padding): the log-probabilities transformers' generate sampled from equal TRL's old_per_token_logps."""
+@pytest.mark.parametrize(("decoder", "temperature"), [("generate", 1.0), ("generate", 1.7), ("static", 1.7)])
+def test_rollout_samples_from_the_distribution_trl_trains(tmp_path, monkeypatch, decoder, temperature):
+    """The rollout's real sampler (TransformersPolicy through the trainer; transformers' generate or the static
+    decoder) draws each action token from exactly the distribution whose log-probabilities TRL computes for the loss
+    (same temperature, same positions under left padding): the log-probabilities it sampled from equal TRL's
+    old_per_token_logps."""
+    import mrlm_hf.generation as generation
+
     tokenizer = make_tokenizer("chatml")
-    dataset = env_prompt_dataset("gridworld", 2, seed=3, env_kwargs={"size": 4, "max_turns": 3})
+    from datasets import concatenate_datasets
+
+    grids = [env_prompt_dataset("gridworld", 1, seed=3, env_kwargs={"size": n, "max_turns": 3}) for n in (4, 5)]
+    dataset = concatenate_datasets(grids)  # prompts of two lengths: generated together, they are left-padded
     args = config(
         tmp_path,
         max_completion_length=400,
         max_turn_tokens=4,
         temperature=temperature,
+        rollout_decoder=decoder,
+        rollout_max_cache_len=512,
         steps_per_generation=2,  # generation not aligned with optimizer steps: TRL computes old_per_token_logps
     )
-    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    # Large initial weights: sharp attention, so a wrong position (a padding offset) changes the log-probabilities.
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32, initializer_range=0.5)
     trainer = EnvGRPOTrainer(model, args, dataset, tokenizer)
     sampled: dict[tuple, list[tuple[list[int], list[float]]]] = {}  # context -> (sampled ids, their logps) per row
     padded = []
@@ -255,7 +264,26 @@ def test_rollout_samples_from_the_distribution_trl_trains(tmp_path, temperature)
             sampled.setdefault(context, []).append((tokens, logps[row].gather(-1, new[row][:, None])[:, 0].tolist()))
         return out.sequences
 
+    steps: list[torch.Tensor] = []  # static decoder: log-probability of each step's pick, per batch row
+    pick, static_generate = generation._pick, generation.StaticDecoder._generate
+
+    def recording_pick(logits, temperature, sample):
+        token = pick(logits, temperature, sample)
+        steps.append(torch.log_softmax(logits.float() / temperature, -1).gather(-1, token[:, None])[:, 0])
+        return token
+
+    def recording_static(self, prompts, max_new_tokens, **kwargs):
+        steps.clear()
+        out = static_generate(self, prompts, max_new_tokens, **kwargs)
+        padded.append(len({len(p) for p in prompts}) > 1)
+        for row, (prompt, tokens) in enumerate(zip(prompts, out)):
+            logps = [float(steps[t][row]) for t in range(len(tokens))]
+            sampled.setdefault(tuple(prompt), []).append((tokens, logps))
+        return out
+
     model.generate = recording
+    monkeypatch.setattr(generation, "_pick", recording_pick)
+    monkeypatch.setattr(generation.StaticDecoder, "_generate", recording_static)
     trainer.model.train()
     rows = [dataset[i // 4] for i in range(8)]
     batch = trainer._generate_and_score_completions(rows)
