@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import pytest
 import torch
@@ -368,3 +369,19 @@ def test_signal_script_splits_the_loss_weight_by_kind_of_group():
             assert sum(share.values()) == pytest.approx(1.0, abs=1e-3)
         assert run["loss_weight_share"]["batch"]["mixed"] > run["loss_weight_share"]["group"]["mixed"]
     assert [run["episodes_cut_by_length"] == 0 for run in results["runs"]] == [False, True]
+
+
+def test_cut_episodes_are_logged_and_warned_once(tmp_path):
+    tokenizer = make_tokenizer("chatml")
+    rollout = MultiTurnRollout(tokenizer, max_completion_length=100)
+    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: "a")  # long observations: every episode cut
+    dataset = env_prompt_dataset("cost_rl", 1)
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    trainer = EnvGRPOTrainer(model, config(tmp_path, max_completion_length=100), dataset, tokenizer, rollout=rollout)
+    trainer.model.train()
+    with pytest.warns(UserWarning, match="cut by max_completion_length=100"):
+        trainer._generate_and_score_completions([dataset[0] for _ in range(4)])
+    assert trainer._metrics["train"]["rollout/truncated_by_length"] == [1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        trainer._generate_and_score_completions([dataset[0] for _ in range(4)])  # warned once only
