@@ -10,6 +10,8 @@ probability ``epsilon``).
 
     python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run (one H200: 525 s)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
+    python bench/rl_beyond_imitation.py --out runs/v --no_scratch --rl_lrs 1e-4 \
+        --variant batch "--scale_rewards batch" --variant t15 "--temperature 1.5"   # variants from one SFT model
 
 Every stage is the recipe a user runs (``recipes/sft.py``, ``recipes/grpo.py``), as a subprocess; GRPO runs go in
 parallel. Writes ``results.json`` (settings, every stage's summary, the reward curves) under ``--out``.
@@ -89,7 +91,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
         help="One SFT run per value (a plateau check); GRPO starts from the first.",
     )
     parser.add_argument("--rl_steps", type=int, default=320, help="GRPO optimizer steps (8 per rollout batch).")
-    parser.add_argument("--rl_lrs", type=float, nargs="+", default=[1e-4, 3e-4], help="One GRPO-from-SFT run each.")
+    parser.add_argument(
+        "--rl_lrs", type=float, nargs="*", default=[1e-4, 3e-4], help="One GRPO-from-SFT run each (none: no value)."
+    )
+    parser.add_argument(
+        "--variant",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "FLAGS"),
+        help="An extra GRPO-from-SFT run grpo_from_sft_NAME, at the first learning rate (or --rl_lr_default) with "
+        "these flags added last (they win), e.g. --variant t15_batch '--temperature 1.5 --scale_rewards batch'. "
+        "Repeat for several; all GRPO runs go in parallel.",
+    )
+    parser.add_argument("--rl_lr_default", type=float, default=1e-4, help="Variants' learning rate without --rl_lrs.")
+    parser.add_argument("--no_scratch", action="store_true", help="Skip GRPO from the random init.")
     parser.add_argument("--eval_episodes", type=int, default=256)
     parser.add_argument(
         "--grpo_flags",
@@ -97,7 +113,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         help="Extra flags of every GRPO run, after recipes/configs/grpo_gridworld_walls.yaml (which holds the batch: "
         "256 episodes, 32 tasks x 8, per rollout, 8 optimizer steps each).",
     )
-    parser.add_argument("--no_scratch", action="store_true", help="Skip GRPO from a random init (run it once).")
     args = parser.parse_args(argv)
     if args.quick:
         args.demo_episodes, args.sft_steps, args.rl_steps, args.rl_lrs, args.eval_episodes = 64, [20], 2, [1e-4], 8
@@ -138,22 +153,29 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cmd += ["--eval_env_episodes", str(args.eval_episodes), "--eval_strategy", "no"]
         cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / f"sft_{steps}")]
         procs[f"sft_{steps}"] = run(cmd, out, f"sft_{steps}", env)
+    lr = args.rl_lrs[0] if args.rl_lrs else args.rl_lr_default
     if not args.no_scratch:
-        lr = args.rl_lrs[0]
         name = f"grpo_from_scratch_lr{lr:g}"
         procs[name] = run([*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)], out, name, env)
 
-    # 3. GRPO from the first SFT model, one run per learning rate, as soon as that model is saved.
+    # 3. GRPO from the first SFT model, one run per learning rate and per --variant, as soon as that model is saved.
     first = f"sft_{args.sft_steps[0]}"
     results["stages"][first] = finish(procs.pop(first), out, first)
     record()
-    for lr in args.rl_lrs:
-        name = f"grpo_from_sft_lr{lr:g}"
-        cmd = [*grpo, "--model_name_or_path", str(out / first), "--learning_rate", str(lr)]
-        procs[name] = run([*cmd, "--output_dir", str(out / name)], out, name, env)
+    runs = [(f"grpo_from_sft_lr{x:g}", x, []) for x in args.rl_lrs]
+    runs += [(f"grpo_from_sft_{label}", lr, flags.split()) for label, flags in args.variant]
+    for name, run_lr, flags in runs:
+        cmd = [*grpo, "--model_name_or_path", str(out / first), "--learning_rate", str(run_lr)]
+        procs[name] = run([*cmd, "--output_dir", str(out / name), *flags], out, name, env)
+    failed = []
     for name, proc in procs.items():
-        results["stages"][name] = finish(proc, out, name)
+        try:
+            results["stages"][name] = finish(proc, out, name)
+        except SystemExit as error:  # record the others before failing
+            results["stages"][name], failed = {"error": str(error)[-3000:]}, [*failed, str(error)]
         record()
+    if failed:
+        raise SystemExit("\n\n".join(failed))
     print(json.dumps(results["held_out_success"], indent=2), f"\n{results['wall_time_s']} s", flush=True)
     return results
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,7 +247,12 @@ class MultiTurnRollout:
 
     Budget: ``max_completion_length`` caps the whole completion (actions and observations) and ``max_turn_tokens``
     each action. An action that runs out of budget is still sent to the environment (as a policy's truncated action
-    would be) and ends the episode; an observation that does not fit ends it before being appended.
+    would be) and ends the episode; an observation that does not fit ends it before being appended. Such an episode
+    is *cut by length* (``truncated_by_length``, logged as ``rollout/truncated_by_length``): its return is the partial
+    sum of its rewards, which with a per-step cost scores a failure cut early *above* one played to the end (and GRPO
+    then rewards whatever made the episode's text longer). Give ``max_completion_length`` room for ``max_turns``
+    turns, or set ``truncated_return`` (the return such an episode gets instead, e.g. the environment's failure
+    return).
 
     Logprobs: ``None`` is returned. Without vLLM, TRL reads sampling logprobs only for vLLM importance-sampling
     correction and the off-policy mask (``off_policy_mask_threshold``); the sampling model *is* the trained model
@@ -263,8 +269,11 @@ class MultiTurnRollout:
         decoder: str = "generate",
         batch_size: int = 64,
         max_cache_len: int = 2048,
+        truncated_return: float | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.truncated_return = truncated_return
+        self._warned = False
         self.max_completion_length = max_completion_length
         self.max_turn_tokens = max_turn_tokens
         self.generate = generate
@@ -285,7 +294,7 @@ class MultiTurnRollout:
                 "mrlm_hf.rl.EnvGRPOTrainer, which passes them (TRL's rollout_func receives only the prompts)."
             )
         if self.generate is not None:  # a given backend (a scripted policy in tests)
-            return self.rollout(rows, self.generate)
+            return self._log(trainer, self.rollout(rows, self.generate))
         from trl.models import unwrap_model_for_generation
 
         args = trainer.args
@@ -310,12 +319,28 @@ class MultiTurnRollout:
             def generate(contexts: list[list[int]], max_new_tokens: int, envs: list[TextEnv]) -> list[list[int]]:
                 return policy.generate_tokens(contexts, max_new_tokens=max_new_tokens)
 
-            return self.rollout(rows, generate)
+            return self._log(trainer, self.rollout(rows, generate))
+
+    def _log(self, trainer: Any, out: dict[str, list]) -> dict[str, list]:
+        """Record the fraction of episodes cut by length (all processes) in the trainer's metrics; warn once."""
+        cut = torch.tensor(out["truncated_by_length"], dtype=torch.float32, device=trainer.accelerator.device)
+        fraction = trainer.accelerator.gather(cut).mean().item() if cut.numel() else 0.0
+        trainer._metrics["train" if trainer.model.training else "eval"]["rollout/truncated_by_length"].append(fraction)
+        if fraction > 0 and self.truncated_return is None and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{fraction:.1%} of the episodes were cut by max_completion_length={self.max_completion_length} "
+                "before the environment ended them; their return is a partial sum (with a per-step cost, above a "
+                "failure played to the end). Raise max_completion_length or set truncated_return.",
+                stacklevel=2,
+            )
+        return out
 
     # The episode loop ------------------------------------------------------------------------------------------
     def rollout(self, rows: Sequence[dict[str, Any]], generate: GenerateFn | None = None) -> dict[str, list]:
         """Play one episode per row (its ``seed``, ``env_name``, ``env_kwargs``) and return TRL's rollout fields
-        plus ``episode_return``, ``success``, ``num_turns`` (forwarded to the reward functions)."""
+        plus ``episode_return``, ``success``, ``num_turns``, ``truncated_by_length`` (forwarded to the reward
+        functions)."""
         generate = generate or self.generate
         if generate is None:
             raise ValueError("MultiTurnRollout.rollout needs a generate function.")
@@ -350,10 +375,16 @@ class MultiTurnRollout:
             "completion_ids": [e.completion_ids for e in episodes],
             "logprobs": None,  # see the class docstring
             "env_mask": [e.env_mask for e in episodes],
-            "episode_return": [float(sum(e.rewards)) for e in episodes],
+            "episode_return": [self._return(e) for e in episodes],
             "success": [e.success for e in episodes],
             "num_turns": [len(e.actions) for e in episodes],
+            "truncated_by_length": [e.truncated_by_length for e in episodes],
         }
+
+    def _return(self, episode: Episode) -> float:
+        if episode.truncated_by_length and self.truncated_return is not None:
+            return float(self.truncated_return)
+        return float(sum(episode.rewards))
 
     def _action_budget(self, episode: Episode) -> int:
         left = self.max_completion_length - len(episode.completion_ids)
@@ -404,6 +435,13 @@ class EnvGRPOConfig(GRPOConfig):
     )
     max_turn_tokens: int | None = field(
         default=None, metadata={"help": "Cap on one action's tokens (default: what is left of max_completion_length)."}
+    )
+    truncated_return: float | None = field(
+        default=None,
+        metadata={
+            "help": "Return of an episode that max_completion_length cut before the environment ended it (default: "
+            "the partial sum of its rewards, which a per-step cost makes higher than a failure played to the end)."
+        },
     )
     sft_weight: float = field(
         default=0.0,
@@ -464,6 +502,7 @@ class EnvGRPOTrainer(GRPOTrainer):
             decoder=args.rollout_decoder,
             batch_size=args.rollout_batch_size,
             max_cache_len=args.rollout_max_cache_len,
+            truncated_return=args.truncated_return,
         )
         self.rollout = rollout
         self._rollout_rows: list[dict[str, Any]] | None = None
