@@ -1,0 +1,135 @@
+"""A bounded world-model history (``truncate_history``, ``recent_messages``) and exact world-model targets.
+
+Why it matters: held-out random-policy gridworld episodes run to ``max_turns`` (15 steps) while expert episodes end
+after at most 8, so a world model trained on expert transitions and their branches with the whole history is
+scored on contexts longer than any it saw. Gridworld observations are the whole state, so the last observation and
+the action are all a world model needs; train and score with the same bounded history."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_tokenizer
+
+from mrlm_hf.branches import collect_branches
+from mrlm_hf.chat import recent_messages, trajectory_messages
+from mrlm_hf.data import to_transitions, truncate_history, validate_trajectories
+from mrlm_hf.evaluation import evaluate_world_model
+from mrlm_hf.policies import RandomPolicy
+from mrlm_hf.rollout import collect_trajectories
+from mrlm_hf.tokenize import OBSERVATION, tokenize_trajectories
+
+GRID = {"size": 5, "difficulty": 0, "max_turns": 6}
+
+
+def random_transitions(n: int = 3):
+    return to_transitions(collect_trajectories("gridworld", RandomPolicy(0), n, env_kwargs=GRID, progress=False))
+
+
+@pytest.mark.parametrize("history", [1, 2, 3])
+def test_truncate_history_keeps_the_last_observations_and_the_actions_between_them(history: int) -> None:
+    full = random_transitions()
+    cut = truncate_history(full, history)
+    validate_trajectories(cut)
+    assert len(cut) == len(full) and any(len(o) > history for o in full["observations"])
+    for before, after in zip(full, cut):
+        k = len(before["actions"])  # the step: o_0..o_k, a_0..a_{k-1}
+        keep = min(history, k + 1)
+        assert after["observations"] == before["observations"][k + 1 - keep :]
+        assert after["actions"] == before["actions"][k + 1 - keep :]
+        assert len(after["observations"]) == len(after["actions"]) + 1
+        for column in ("action", "next_observation", "step", "system_prompt", "seed"):
+            assert after[column] == before[column]
+
+
+def test_recent_messages_is_the_chat_form_of_truncate_history() -> None:
+    full = random_transitions()
+    for history in (1, 2, 4):
+        for before, after in zip(full, truncate_history(full, history)):
+            chat = trajectory_messages(
+                before["system_prompt"], before["observations"], [*before["actions"], before["action"]]
+            )
+            want = trajectory_messages(
+                after["system_prompt"], after["observations"], [*after["actions"], after["action"]]
+            )
+            assert recent_messages(chat, history) == want
+    assert recent_messages(chat, None) is chat
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, None])
+def test_a_bad_history_is_refused_with_what_to_pass(bad) -> None:
+    if bad is not None:
+        with pytest.raises(ValueError, match="history must be an int >= 1"):
+            recent_messages([{"role": "user", "content": "x"}], bad)
+    with pytest.raises(ValueError, match="history must be an int >= 1"):
+        truncate_history(random_transitions(1), bad)
+
+
+def test_truncate_history_refuses_trajectories() -> None:
+    trajectories = collect_trajectories("gridworld", RandomPolicy(0), 1, env_kwargs=GRID, progress=False)
+    with pytest.raises(ValueError, match="transition dataset"):
+        truncate_history(trajectories, 1)
+
+
+@pytest.mark.parametrize("history", [None, 1])
+def test_world_model_targets_are_exactly_the_next_observation_and_its_end_of_turn(history) -> None:
+    """Decode the trained tokens of branch rows: the next observation, then the end-of-turn token; nothing else."""
+    data = collect_trajectories("gridworld", RandomPolicy(5), 3, env_kwargs=GRID, progress=False)
+    rows = collect_branches(data, RandomPolicy(1), k=2)
+    rows = truncate_history(rows, history) if history else rows
+    tokenizer = make_tokenizer()
+    tokenized, dropped = tokenize_trajectories(rows, tokenizer, "world_model", 1024, "transition")
+    assert dropped == 0 and len(tokenized) == len(rows)
+    for row, ids, types in zip(rows, tokenized["input_ids"], tokenized["token_types"]):
+        trained = [i for i, t in zip(ids, types) if t == OBSERVATION]
+        assert tokenizer.decode(trained) == row["next_observation"] + "<|im_end|>"
+        assert types[-len(trained) :] == [OBSERVATION] * len(trained)  # one contiguous target at the end
+
+
+def test_evaluate_world_model_scores_with_the_history_it_is_given(monkeypatch) -> None:
+    """An oracle generator that reads the prompt it is given: exact with the context it expects, and the prompts
+    carry only the last observation with ``history=1``."""
+    import mrlm_hf.evaluation as evaluation
+    from mrlm_hf.tiny import build_model
+
+    transitions = random_transitions(2)
+    truth = {}
+    for row in transitions:
+        truth[(row["observations"][-1], row["action"])] = row["next_observation"]
+    seen: list[list[dict[str, str]]] = []
+
+    def oracle(generator, conversations):
+        seen.extend(conversations)
+        return [truth[(c[-2]["content"], c[-1]["content"])] for c in conversations]
+
+    monkeypatch.setattr(evaluation, "_generate_observations", oracle)
+    tokenizer = make_tokenizer()
+    model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
+    stats = evaluate_world_model(model, tokenizer, transitions, max_transitions=len(transitions), history=1)
+    assert stats["wm_exact_match"] == 1.0 and stats["wm_num_transitions"] == len(transitions)
+    assert all(sum(m["role"] == "user" for m in c) == 1 for c in seen)
+    seen.clear()
+    evaluate_world_model(model, tokenizer, transitions, max_transitions=len(transitions))
+    assert max(sum(m["role"] == "user" for m in c) for c in seen) > 1
+
+
+def test_model_predictor_predicts_from_the_bounded_history(monkeypatch) -> None:
+    import mrlm_hf.simulator as simulator
+    from mrlm_hf.tiny import build_model
+
+    seen: list[list[dict[str, str]]] = []
+    monkeypatch.setattr(simulator, "_generate_observations", lambda g, c: seen.extend(c) or ["x"] * len(c))
+    tokenizer = make_tokenizer()
+    predictor = simulator.ModelPredictor(
+        build_model(tokenizer, hidden_size=32, intermediate_size=64), tokenizer, history=1
+    )
+    chat = trajectory_messages("Be brief.", ["o0", "o1", "o2"], ["a0", "a1", "a2"])
+    assert predictor([chat]) == ["x"]
+    assert seen == [
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "o2"},
+            {"role": "assistant", "content": "a2"},
+        ]
+    ]
+    with pytest.raises(ValueError, match="history must be an int >= 1"):
+        simulator.ModelPredictor(predictor.generator.model, tokenizer, history=0)
