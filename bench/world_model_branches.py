@@ -28,6 +28,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if args["arm"] is None:
             parser.error("--arm is required unless --summarize")
         args.pop("summarize")
-        settings = {**DEFAULTS, **args, "output_dir": str(out.parent / f"run-{out.stem}")}
+        settings = {**DEFAULTS, **args, "output_dir": tempfile.mkdtemp(prefix="wm-branches-")}  # nothing kept
         hf_logging.set_verbosity_error()
         disable_progress_bars()
         random.seed(settings["seed"])

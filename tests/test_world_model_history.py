@@ -7,6 +7,8 @@ the action are all a world model needs; train and score with the same bounded hi
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import make_tokenizer
 
@@ -133,3 +135,47 @@ def test_model_predictor_predicts_from_the_bounded_history(monkeypatch) -> None:
     ]
     with pytest.raises(ValueError, match="history must be an int >= 1"):
         simulator.ModelPredictor(predictor.generator.model, tokenizer, history=0)
+
+
+def _bench():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    return pytest.importorskip("world_model_branches")
+
+
+def test_bench_summary_groups_runs_by_arm_and_history(tmp_path) -> None:
+    bench = _bench()
+    paths = []
+    for arm, history, seed, value in [
+        ("expert_only", 1, 0, 0.5),
+        ("expert_only", 1, 1, 0.7),
+        ("expert_plus_branches", 1, 0, 0.9),
+        ("expert_plus_branches", 0, 0, 0.3),
+    ]:
+        path = tmp_path / f"{arm}_{history}_{seed}.json"
+        record = {
+            "settings": {"arm": arm, "history": history, "seed": seed, "steps": 10},
+            "held_out_random": {"wm_exact_match": value},
+            "held_out_expert": {"wm_exact_match": 1.0},
+        }
+        path.write_text(json.dumps(record))
+        paths.append(str(path))
+    (tmp_path / "other.json").write_text('{"settings": {}}')  # e.g. an earlier summary: skipped
+    runs = bench.summarize([*paths, str(tmp_path / "other.json")])["runs"]
+    assert runs["expert_only/history=1"]["random_exact_match"] == {"mean": 0.6, "per_seed": {0: 0.5, 1: 0.7}}
+    assert runs["expert_plus_branches/history=1"]["random_exact_match"]["mean"] == 0.9
+    assert runs["expert_plus_branches/history=all"]["random_exact_match"]["mean"] == 0.3
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path) -> None:
+    bench = _bench()
+    out = tmp_path / "run.json"
+    argv = ["--arm", "expert_plus_branches", "--steps", "2", "--num_expert", "8", "--eval_transitions", "8"]
+    assert bench.main([*argv, "--history", "1", "--hidden_size", "32", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    random_split = record["held_out_random"]
+    assert random_split["wm_num_transitions"] == 8 and sum(random_split["transitions_by_step"].values()) == 8
+    assert record["train_rows"] > 8 and 0.0 <= random_split["pairs_seen_in_training"] <= 1.0
