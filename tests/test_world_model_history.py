@@ -179,3 +179,34 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path) -> None:
     random_split = record["held_out_random"]
     assert random_split["wm_num_transitions"] == 8 and sum(random_split["transitions_by_step"].values()) == 8
     assert record["train_rows"] > 8 and 0.0 <= random_split["pairs_seen_in_training"] <= 1.0
+
+
+def test_deeper_branches_go_on_from_their_own_states_and_are_true_transitions() -> None:
+    """``depth=3``: each branch is the alternative, then the policy's own moves from the branch's states; every row
+    replays to its next observation, its history is the expert prefix plus the branch so far, and the first steps
+    are the rows of ``depth=1``."""
+    from mrlm_hf.envs import make_env
+    from mrlm_hf.policies import ExpertPolicy
+    from mrlm_hf.preferences import replay
+
+    grid = {"size": 5, "difficulty": 1, "max_turns": 8}
+    data = collect_trajectories("gridworld", ExpertPolicy(), 4, env_kwargs=grid, progress=False)
+    one = collect_branches(data, RandomPolicy(0), k=2, depth=1)
+    deep = collect_branches(data, RandomPolicy(0), k=2, depth=3)
+    validate_trajectories(deep)
+    by_seed = {row["seed"]: row["actions"] for row in data}
+    env = make_env("gridworld", **grid)
+    levels, first_steps = [], []
+    for row in deep:
+        observations, *_ = replay(env, row["seed"], [*row["actions"], row["action"]])
+        assert observations[:-1] == row["observations"] and observations[-1] == row["next_observation"]
+        assert row["step"] == len(row["actions"])
+        expert, taken = by_seed[row["seed"]], row["actions"]
+        prefix = next((j for j in range(len(taken)) if j >= len(expert) or taken[j] != expert[j]), len(taken))
+        levels.append(len(taken) - prefix)  # moves after the alternative
+        if levels[-1] == 0:
+            first_steps.append(row)
+    assert max(levels) == 2 and min(levels) == 0
+    assert first_steps == list(one)
+    with pytest.raises(ValueError, match="depth must be an int >= 1"):
+        collect_branches(data, RandomPolicy(0), depth=0)
