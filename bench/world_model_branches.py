@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "env_kwargs": {"size": 5, "difficulty": 0, "max_turns": 15},
     "num_expert": 800,
     "branches_k": 3,
+    "branch_depth": 1,  # steps per branch (collect_branches(depth=...)); 1: the alternative action only
     "steps": 3000,
     "batch_size": 16,
     "learning_rate": 3e-3,
@@ -75,7 +76,9 @@ def training_data(settings: dict[str, Any]) -> tuple[Dataset, Dataset]:
     expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
     data = to_transitions(expert)
     if settings["arm"] == "expert_plus_branches":
-        data = concatenate_datasets([data, collect_branches(expert, RandomPolicy(0), k=settings["branches_k"])])
+        data = concatenate_datasets(
+            [data, collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])]
+        )
     random_episodes = collect_trajectories(
         env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
     )
@@ -165,6 +168,8 @@ def summarize(paths: list[str]) -> dict[str, Any]:
         s = record["settings"]
         settings = {k: v for k, v in s.items() if k not in ("arm", "seed", "num_parameters", "out")}
         key = f"{s['arm']}/history={s['history'] or 'all'}"
+        if s["arm"] == "expert_plus_branches":
+            key += f"/depth={s.get('branch_depth', 1)}"
         for split in ("random", "expert"):
             groups[key][split][s["seed"]] = record[f"held_out_{split}"]["wm_exact_match"]
     out: dict[str, Any] = {"settings": settings, "runs": {}}

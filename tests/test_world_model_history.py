@@ -154,9 +154,10 @@ def test_bench_summary_groups_runs_by_arm_and_history(tmp_path) -> None:
         ("expert_plus_branches", 1, 0, 0.9),
         ("expert_plus_branches", 0, 0, 0.3),
     ]:
+        depth = 2 if history == 0 else 1
         path = tmp_path / f"{arm}_{history}_{seed}.json"
         record = {
-            "settings": {"arm": arm, "history": history, "seed": seed, "steps": 10},
+            "settings": {"arm": arm, "history": history, "seed": seed, "steps": 10, "branch_depth": depth},
             "held_out_random": {"wm_exact_match": value},
             "held_out_expert": {"wm_exact_match": 1.0},
         }
@@ -165,8 +166,8 @@ def test_bench_summary_groups_runs_by_arm_and_history(tmp_path) -> None:
     (tmp_path / "other.json").write_text('{"settings": {}}')  # e.g. an earlier summary: skipped
     runs = bench.summarize([*paths, str(tmp_path / "other.json")])["runs"]
     assert runs["expert_only/history=1"]["random_exact_match"] == {"mean": 0.6, "per_seed": {0: 0.5, 1: 0.7}}
-    assert runs["expert_plus_branches/history=1"]["random_exact_match"]["mean"] == 0.9
-    assert runs["expert_plus_branches/history=all"]["random_exact_match"]["mean"] == 0.3
+    assert runs["expert_plus_branches/history=1/depth=1"]["random_exact_match"]["mean"] == 0.9
+    assert runs["expert_plus_branches/history=all/depth=2"]["random_exact_match"]["mean"] == 0.3
 
 
 @pytest.mark.slow
@@ -174,6 +175,7 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path) -> None:
     bench = _bench()
     out = tmp_path / "run.json"
     argv = ["--arm", "expert_plus_branches", "--steps", "2", "--num_expert", "8", "--eval_transitions", "8"]
+    argv += ["--branch_depth", "2"]
     assert bench.main([*argv, "--history", "1", "--hidden_size", "32", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
     random_split = record["held_out_random"]
