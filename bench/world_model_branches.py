@@ -137,7 +137,10 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
         data = truncate_history(data, history)
     tokenizer, model = pol.build(corpus, settings)  # the seed fixes the initial weights
     start = time.time()
-    trainer = pol.train(model, tokenizer, data, "world_model", settings)
+    # On a CUDA machine TrajectorySFTConfig packs examples into rows of max_length (1024) by default: a "batch" of
+    # 16 is then about 16 * 1024 / 100 transitions, not 16. --packing asks for the same on a CPU.
+    config = {"packing": True} if settings["packing"] else {}
+    trainer = pol.train(model, tokenizer, data, "world_model", settings, **config)
     result: dict[str, Any] = {"train_rows": len(data), "train_seconds": round(time.time() - start, 1)}
     result["final_train_loss_wm"] = pol.last_logged(trainer, "loss_wm")
     for split, policy in (("random", RandomPolicy(EVAL_SEED)), ("expert", ExpertPolicy())):
@@ -191,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--summarize", nargs="+", metavar="RUN_JSON", help="merge run files instead of training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--packing", action="store_true", help="pack examples into rows (the CUDA default)")
     parser.add_argument("--accelerator", dest="use_cpu", action="store_false", default=True, help="train on a GPU")
     for name, value in DEFAULTS.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
