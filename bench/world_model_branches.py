@@ -161,31 +161,34 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarize(paths: list[str]) -> dict[str, Any]:
-    """Mean and per-seed exact match of each (arm, history) over the run files."""
+    """Mean and per-seed exact match of each (arm, history, branch depth) over the run files, with its settings."""
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"random": {}, "expert": {}})
-    settings = None
     for path in paths:
         record = json.loads(Path(path).read_text())
         if "arm" not in record.get("settings", {}):
-            continue
+            continue  # not a run file (e.g. an earlier summary)
         s = record["settings"]
-        settings = {k: v for k, v in s.items() if k not in ("arm", "seed", "num_parameters", "out")}
         key = f"{s['arm']}/history={s['history'] or 'all'}"
         if s["arm"] == "expert_plus_branches":
             key += f"/depth={s.get('branch_depth', 1)}"
+        groups[key].setdefault("settings", {k: v for k, v in s.items() if k not in ("arm", "seed")})
+        groups[key].setdefault("train_rows", record.get("train_rows"))
         for split in ("random", "expert"):
             groups[key][split][s["seed"]] = record[f"held_out_{split}"]["wm_exact_match"]
-    out: dict[str, Any] = {"settings": settings, "runs": {}}
-    for key, splits in sorted(groups.items()):
-        out["runs"][key] = {
-            f"{split}_exact_match": {
-                "mean": round(sum(v.values()) / len(v), 4),
-                "per_seed": dict(sorted(v.items())),
-            }
-            for split, v in splits.items()
-            if v
+    out: dict[str, Any] = {}
+    for key, group in sorted(groups.items()):
+        out[key] = {
+            **{
+                f"{split}_exact_match": {
+                    "mean": round(sum(group[split].values()) / len(group[split]), 4),
+                    "per_seed": dict(sorted(group[split].items())),
+                }
+                for split in ("random", "expert")
+            },
+            "train_rows": group["train_rows"],
+            "settings": group["settings"],
         }
-    return out
+    return {"runs": out}
 
 
 def main(argv: list[str] | None = None) -> int:
