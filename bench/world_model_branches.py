@@ -171,6 +171,7 @@ def summarize(paths: list[str]) -> dict[str, Any]:
         key = f"{s['arm']}/history={s['history'] or 'all'}"
         if s["arm"] == "expert_plus_branches":
             key += f"/depth={s.get('branch_depth', 1)}"
+        key += f"/model={s.get('hidden_size')}x{s.get('num_layers')}/lr={s.get('learning_rate')}/steps={s.get('steps')}"
         groups[key].setdefault("settings", {k: v for k, v in s.items() if k not in ("arm", "seed")})
         groups[key].setdefault("train_rows", record.get("train_rows"))
         for split in ("random", "expert"):

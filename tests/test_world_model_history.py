@@ -155,9 +155,10 @@ def test_bench_summary_groups_runs_by_arm_and_history(tmp_path) -> None:
         ("expert_plus_branches", 0, 0, 0.3),
     ]:
         depth = 2 if history == 0 else 1
+        model = {"hidden_size": 64, "num_layers": 2, "learning_rate": 0.001}
         path = tmp_path / f"{arm}_{history}_{seed}.json"
         record = {
-            "settings": {"arm": arm, "history": history, "seed": seed, "steps": 10, "branch_depth": depth},
+            "settings": {"arm": arm, "history": history, "seed": seed, "steps": 10, "branch_depth": depth, **model},
             "held_out_random": {"wm_exact_match": value},
             "held_out_expert": {"wm_exact_match": 1.0},
         }
@@ -165,6 +166,7 @@ def test_bench_summary_groups_runs_by_arm_and_history(tmp_path) -> None:
         paths.append(str(path))
     (tmp_path / "other.json").write_text('{"settings": {}}')  # e.g. an earlier summary: skipped
     runs = bench.summarize([*paths, str(tmp_path / "other.json")])["runs"]
+    runs = {key.removesuffix("/model=64x2/lr=0.001/steps=10"): value for key, value in runs.items()}
     assert runs["expert_only/history=1"]["random_exact_match"] == {"mean": 0.6, "per_seed": {0: 0.5, 1: 0.7}}
     assert runs["expert_plus_branches/history=1/depth=1"]["random_exact_match"]["mean"] == 0.9
     assert runs["expert_plus_branches/history=all/depth=2"]["random_exact_match"]["mean"] == 0.3
