@@ -164,6 +164,8 @@ def summarize(paths: list[str]) -> dict[str, Any]:
     """Mean and per-seed exact match of each (arm, history, branch depth) over the run files, with its settings."""
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"random": {}, "expert": {}})
     for path in paths:
+        if not Path(path).is_file():
+            continue  # a run that wrote nothing (its log says why)
         record = json.loads(Path(path).read_text())
         if "arm" not in record.get("settings", {}):
             continue  # not a run file (e.g. an earlier summary)
