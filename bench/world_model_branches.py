@@ -16,9 +16,11 @@ target) and by the expert:
 
 ``--history 1`` trains and scores with only the last observation before the action (``truncate_history``;
 gridworld observations are the whole state). The default (full history) asks the model to read random-policy
-histories of up to 14 steps, longer than any expert episode it trained on (at most 8): the exact match then falls
-with the step number. Each run also reports exact match by step, the kinds of errors (grid rows wrong, status line
-wrong) and the fraction of held-out (last observation, action) pairs that occur in its training data.
+histories of up to 14 steps (41% of the held-out transitions are at step 8 or later), longer than any history it
+trained on (expert episodes take at most 8 steps). Each run also reports exact match by step (does it fall with
+the step?), the kinds of errors (grid rows wrong, status line wrong) and the fraction of held-out (last
+observation, action) pairs that occur in its training data (800 expert episodes, held-out sample of 256: 9.8%
+expert-only, 25.0% with depth-1 branches, 66.0% with depth-3 branches; whole histories: 3.9%, 10.2%, 9.0%).
 """
 
 from __future__ import annotations
