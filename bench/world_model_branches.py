@@ -141,7 +141,7 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
     # On a CUDA machine TrajectorySFTConfig packs examples into rows of max_length (1024) by default: a "batch" of
     # 16 is then about 16 * 1024 / 100 transitions, not 16. --packing asks for the same on a CPU.
-    config = {"packing": True} if settings["packing"] else {}
+    config = {"packing": True} if settings.get("packing") else {}
     trainer = pol.train(model, tokenizer, data, "world_model", settings, **config)
     result: dict[str, Any] = {"train_rows": len(data), "train_seconds": round(time.time() - start, 1)}
     result["final_train_loss_wm"] = pol.last_logged(trainer, "loss_wm")
