@@ -21,7 +21,7 @@ raises, so a non-deterministic environment is refused rather than branched from 
   the order of the steps); with a model opponent only if that model decodes greedily.
 
 Only the state's own agent is branched (``agent_id`` of the reset info): rows of other agents of a multi-agent
-episode are skipped. The ``return`` column of a branch row holds the branch's one-step reward.
+episode are skipped. The ``return`` column of a branch row holds that step's reward.
 """
 
 from __future__ import annotations
@@ -64,15 +64,24 @@ def collect_branches(
     steps: Sequence[int] | None = None,
     distinct: bool = True,
     batch_states: int = 64,
+    depth: int = 1,
 ) -> Dataset:
     """Branch transitions at every state of ``trajectories`` (or at the numbers of actions ``steps``).
 
     For each state, ``policy`` is asked ``k`` times (one batched call per ``batch_states`` states; a sampling
     policy gives different actions); with ``distinct`` an alternative equal to the action the trajectory took, or
     to an earlier alternative, is dropped (its transition is already known). Each kept alternative is executed in
-    a fresh replay of the state. Returns a transition dataset (``TRANSITION_FEATURES``), validated."""
+    a fresh replay of the state. With ``depth`` > 1 each branch goes on for up to ``depth`` steps in all: after the
+    alternative, ``policy`` acts from the branch's own states (one call per branch and step) until the episode ends,
+    and every step is a row whose history is the trajectory's prefix plus the branch so far. A world model scored on
+    the policy's own episodes then also trains on what follows its actions (e.g. a state reached by bumping into a
+    wall), not only on the actions themselves. Returns a transition dataset (``TRANSITION_FEATURES``), validated."""
     if k < 1:
         raise ValueError(f"k must be >= 1 alternative action per state, got {k}.")
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(
+            f"depth must be an int >= 1 (steps per branch, the alternative action included), got {depth!r}."
+        )
     validate_trajectories(trajectories)
     wanted = None if steps is None else set(steps)
     states = []  # (row index, step)
@@ -115,8 +124,16 @@ def collect_branches(
                 if not fresh:
                     replay(env, row["seed"], row["actions"][:step])
                 fresh = False
-                observation, reward, terminated, truncated, _ = env.step(action)
-                _append(out, row, step, action, observation, reward, terminated, truncated)
+                observations, past, move = row["observations"][: step + 1], row["actions"][:step], action
+                for level in range(depth):
+                    if level:  # the branch goes on: the policy acts from the branch's own state
+                        if env.done:
+                            break
+                        history = trajectory_messages(row["system_prompt"], observations, past)
+                        move = coerce_action(policy([history], [env])[0])
+                    observation, reward, terminated, truncated, _ = env.step(move)
+                    _append(out, row, observations, past, move, observation, reward, terminated, truncated)
+                    observations, past = [*observations, observation], [*past, move]
     dataset = Dataset.from_dict(out, features=TRANSITION_FEATURES)
     validate_trajectories(dataset)
     return dataset
@@ -135,7 +152,8 @@ def _make(row: dict[str, Any], index: int) -> TextEnv:
 def _append(
     out: dict[str, list],
     row: dict[str, Any],
-    step: int,
+    observations: list[str],
+    actions: list[str],
     action: str,
     observation: str,
     reward: float,
@@ -146,10 +164,10 @@ def _append(
         "env_name": row["env_name"],
         "seed": row["seed"],
         "agent_id": row["agent_id"],
-        "step": step,
+        "step": len(actions),
         "system_prompt": row["system_prompt"],
-        "observations": row["observations"][: step + 1],
-        "actions": row["actions"][:step],
+        "observations": observations,
+        "actions": actions,
         "action": action,
         "next_observation": observation,
         "reward": reward,

@@ -42,6 +42,20 @@ def trajectory_messages(
     return messages
 
 
+def recent_messages(messages: list[Message], history: int | None) -> list[Message]:
+    """``messages`` with only the last ``history`` observations kept (and what follows them), the system message
+    kept: the chat-level form of ``mrlm_hf.data.truncate_history`` (``None`` keeps everything)."""
+    if history is None:
+        return messages
+    if not isinstance(history, int) or isinstance(history, bool) or history < 1:
+        raise ValueError(f"history must be an int >= 1 (the number of most recent observations kept), got {history!r}.")
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    starts = [i for i, m in enumerate(messages) if m["role"] == OBSERVATION_ROLE and i >= len(head)]
+    if len(starts) <= history:
+        return messages
+    return [*head, *messages[starts[-history] :]]
+
+
 def fold_system_prompt(messages: list[Message]) -> list[Message]:
     """Merge a leading system message into the first user turn, for templates that refuse the system role
     (Gemma raises on it)."""

@@ -424,6 +424,33 @@ def to_transitions(dataset: Dataset) -> Dataset:
     return dataset.map(explode, batched=True, remove_columns=dataset.column_names, features=TRANSITION_FEATURES)
 
 
+def truncate_history(transitions: Dataset, history: int) -> Dataset:
+    """Keep only the last ``history`` observations of each transition's history (and the actions between them).
+
+    For an environment whose observation is its whole state (Markov: gridworld renders the full grid and
+    position every step), the next observation depends only on the last observation and the action, so a world
+    model needs no more context. A bounded history gives every step the same context length, so a model trained on
+    short expert episodes is not scored on histories longer than any it saw (held-out random-policy episodes run
+    to ``max_turns``). Train and evaluate with the same ``history`` (``evaluate_world_model(history=...)``,
+    ``ModelPredictor(history=...)``). The ``step`` column keeps the original step number."""
+    if not isinstance(history, int) or isinstance(history, bool) or history < 1:
+        raise ValueError(f"history must be an int >= 1 (the number of most recent observations kept), got {history!r}.")
+    missing = {"observations", "actions", "next_observation"} - set(transitions.column_names)
+    if missing:
+        raise ValueError(
+            f"truncate_history needs a transition dataset (to_transitions, collect_branches); columns "
+            f"{sorted(missing)} are missing."
+        )
+
+    def cut(observations: list[list[str]], actions: list[list[str]]) -> dict[str, list]:
+        return {
+            "observations": [o[-history:] for o in observations],
+            "actions": [a[len(a) - min(len(a), history - 1) :] for a in actions],
+        }
+
+    return transitions.map(cut, input_columns=["observations", "actions"], batched=True)
+
+
 def split_trajectories(dataset: Dataset, test_size: float | int = 0.1, seed: int = 0) -> DatasetDict:
     """Train/test split by trajectory (``datasets.Dataset.train_test_split``)."""
     return dataset.train_test_split(test_size=test_size, seed=seed)

@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset
 
 from mrlm_hf.chat import render_observation_prompt, trajectory_messages
-from mrlm_hf.data import to_transitions, trajectory_stats
+from mrlm_hf.data import to_transitions, trajectory_stats, truncate_history
 from mrlm_hf.policies import Policy, TransformersPolicy
 from mrlm_hf.rollout import EnvSpec, collect_trajectories
 from mrlm_hf.tokenize import OBSERVATION, tokenize_trajectories
@@ -60,10 +60,16 @@ def evaluate_world_model(
     max_length: int = 1024,
     max_new_tokens: int = 128,
     batch_size: int = 32,
+    history: int | None = None,
 ) -> dict[str, float]:
-    """Next-observation exact match (greedy generation) and token accuracy (teacher forcing) on transitions."""
-    transitions = to_transitions(trajectories)
+    """Next-observation exact match (greedy generation) and token accuracy (teacher forcing) on transitions.
+
+    ``trajectories`` may also be transitions (``to_transitions``, ``collect_branches``). ``history`` keeps only the
+    last observations of each history (``mrlm_hf.data.truncate_history``): pass what the model was trained with."""
+    transitions = trajectories if "next_observation" in trajectories.column_names else to_transitions(trajectories)
     transitions = transitions.select(range(min(max_transitions, len(transitions))))
+    if history is not None:
+        transitions = truncate_history(transitions, history)
     if len(transitions) == 0:
         return {"wm_exact_match": 0.0, "wm_token_accuracy": 0.0, "wm_num_transitions": 0}
     device = next(model.parameters()).device

@@ -21,7 +21,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from mrlm_hf.chat import Message, trajectory_messages
+from mrlm_hf.chat import Message, recent_messages, trajectory_messages
 from mrlm_hf.envs import TextEnv, coerce_action, make_env
 from mrlm_hf.evaluation import _generate_observations
 from mrlm_hf.outcomes import Outcome, outcome_rule
@@ -39,7 +39,9 @@ class ModelPredictor:
 
     Generation goes through ``TransformersPolicy``: ``decoder="static"`` is the fast GPU path of policy rollouts
     (``StaticDecoder``), so a simulated step costs what a policy step costs. ``calls`` counts the conversations
-    predicted so far (the cost measure planners report)."""
+    predicted so far (the cost measure planners report). ``history`` keeps only the last observations of each
+    conversation (``mrlm_hf.chat.recent_messages``): pass the ``history`` the model was trained with
+    (``mrlm_hf.data.truncate_history``)."""
 
     def __init__(
         self,
@@ -49,7 +51,10 @@ class ModelPredictor:
         batch_size: int = 64,
         decoder: str = "generate",
         max_cache_len: int = 2048,
+        history: int | None = None,
     ) -> None:
+        recent_messages([], history)  # validates history
+        self.history = history
         self.generator = TransformersPolicy(
             model,
             tokenizer,
@@ -65,6 +70,7 @@ class ModelPredictor:
         self.calls += len(conversations)
         if not conversations:
             return []
+        conversations = [recent_messages(c, self.history) for c in conversations]
         return [text.strip() for text in _generate_observations(self.generator, conversations)]
 
 
