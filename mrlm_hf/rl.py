@@ -481,7 +481,9 @@ class EnvGRPOTrainer(GRPOTrainer):
     seed, so ``_generate_and_score_completions`` records the rows first; and the GRPO objective has no hook for an
     extra loss term, so ``compute_loss`` adds ``sft_weight * NLL`` on demonstrations (``sft_dataset``: trajectories,
     tokenized with ``tokenize_trajectories(mode="behavioral_cloning")`` and batched with ``TrajectoryCollator``: the
-    same exact action masks as ``TrajectorySFTTrainer``). Everything else is TRL's."""
+    same exact action masks as ``TrajectorySFTTrainer``); and TRL's importance ratio is computed at untrained
+    (environment) positions too, where it can overflow, so ``_compute_loss`` pins those log-probabilities. Everything
+    else is TRL's."""
 
     def __init__(
         self,
@@ -549,6 +551,30 @@ class EnvGRPOTrainer(GRPOTrainer):
             return super()._generate_and_score_completions(inputs)
         finally:
             self._rollout_rows = None
+
+    def _compute_loss(self, model, inputs):
+        # TRL computes the ratio exp(logp - old_logp) at every completion position before masking. Environment tokens
+        # are never trained, so their log-probabilities can drift by more than 88 nats between the generation-time
+        # pass and a later update (seen on an H200 after 150 steps): exp overflows to inf there, and inf * 0 in the
+        # backward turns every gradient into NaN. Pin both log-probabilities to 0 at untrained positions (a constant:
+        # ratio 1, no gradient); trained positions are untouched.
+        if "tool_mask" not in inputs:
+            return super()._compute_loss(model, inputs)
+        trained = (inputs["completion_mask"] * inputs["tool_mask"]).bool()
+        if inputs.get("old_per_token_logps") is not None:
+            inputs = {**inputs, "old_per_token_logps": inputs["old_per_token_logps"].masked_fill(~trained, 0.0)}
+        self._trained_positions = trained
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._trained_positions = None
+
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        trained = getattr(self, "_trained_positions", None)
+        if trained is not None and trained.shape == logps.shape:
+            logps = logps.masked_fill(~trained, 0.0)  # its backward gives 0 there, never inf * 0
+        return logps, entropies, aux_loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)

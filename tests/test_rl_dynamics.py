@@ -385,3 +385,35 @@ def test_cut_episodes_are_logged_and_warned_once(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         trainer._generate_and_score_completions([dataset[0] for _ in range(4)])  # warned once only
+
+
+def test_environment_tokens_whose_logps_drifted_leave_the_gradient_finite_and_unchanged(tmp_path):
+    """TRL computes exp(logp - old_logp) at every position; environment tokens are never trained, so their old
+    log-probabilities can be far below the current ones (an H200 run hit inf * 0 = NaN in the backward after 150 steps).
+    Old log-probabilities 1000 nats low at every untrained position must give the on-policy gradient, finite."""
+    tokenizer = make_tokenizer("chatml")
+    rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
+    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
+    dataset = env_prompt_dataset("probe_rl", 1, seed=0)
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    trainer = EnvGRPOTrainer(model, config(tmp_path), dataset, tokenizer, rollout=rollout)
+    trainer.model.train()
+    inputs = trainer._generate_and_score_completions([dataset[0] for _ in range(4)])
+    trainer.current_gradient_accumulation_steps = 1
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def gradient(batch):
+        model.zero_grad()
+        trainer.compute_loss(model, batch).backward()
+        return torch.cat([p.grad.flatten() for p in params])
+
+    on_policy = gradient(inputs)
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    with torch.no_grad():
+        current, _, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, inputs["completion_ids"].size(1))
+    trained = (inputs["completion_mask"] * inputs["tool_mask"]).bool()
+    assert (~trained).any() and trained.any()
+    drifted = gradient({**inputs, "old_per_token_logps": torch.where(trained, current, current - 1000.0)})
+    assert torch.isfinite(drifted).all()
+    torch.testing.assert_close(drifted, on_policy, rtol=1e-5, atol=1e-7)
