@@ -8,7 +8,7 @@ showed (compounding errors); only the environment's reward teaches it to recover
 a weak policy instead (straight toward the goal along the longer axis, blind to walls, a random move with
 probability ``epsilon``).
 
-    python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run (one H200: 525 s)
+    python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run 2 (one H200: about 10 min)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
     python bench/rl_beyond_imitation.py --out runs/v --no_scratch --rl_lrs 1e-4 \
         --variant batch "--scale_rewards batch" --variant t15 "--temperature 1.5"   # variants from one SFT model
@@ -87,12 +87,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--sft_steps",
         type=int,
         nargs="+",
-        default=[2000, 4000],
+        default=[1500, 3000],
         help="One SFT run per value (a plateau check); GRPO starts from the first.",
     )
-    parser.add_argument("--rl_steps", type=int, default=320, help="GRPO optimizer steps (8 per rollout batch).")
+    parser.add_argument("--rl_steps", type=int, default=360, help="GRPO optimizer steps (8 per rollout batch).")
     parser.add_argument(
-        "--rl_lrs", type=float, nargs="*", default=[1e-4, 3e-4], help="One GRPO-from-SFT run each (none: no value)."
+        "--rl_lrs", type=float, nargs="*", default=[2e-4], help="One GRPO-from-SFT run each (none: no value)."
     )
     parser.add_argument(
         "--variant",

@@ -87,12 +87,11 @@ def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_grpo_from_sft_beats_grpo_from_scratch_on_gridworld_walls(tmp_path):
-    """The recorded run (bench/RESULTS.md, about 9 minutes on one H200). What it showed, and what this asserts: GRPO
-    from the SFT model ends far above GRPO from the random init, and does not lose the SFT model's success. The
-    issue's +15 points over SFT was not reached (+2.3 and +2.7 points), so it is not asserted."""
+    """The recorded run 2 (bench/RESULTS.md, about 10 minutes on one H200). What it showed, and what this asserts:
+    GRPO from the SFT model gains at least 5 points over it (+10.5 was measured; the issue's +15 was not reached, so
+    it is not asserted) and ends far above GRPO from the random init."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
     subprocess.run([sys.executable, str(BENCH / "rl_beyond_imitation.py"), "--out", str(tmp_path)], env=env, check=True)
     success = json.loads((tmp_path / "results.json").read_text())["held_out_success"]
-    for lr in ("0.0001", "0.0003"):
-        assert success[f"grpo_from_sft_lr{lr}"] >= success["sft_2000"] - 0.05
-        assert success[f"grpo_from_sft_lr{lr}"] > success["grpo_from_scratch_lr0.0001"] + 0.3
+    assert success["grpo_from_sft_lr0.0002"] >= success["sft_1500"] + 0.05
+    assert success["grpo_from_sft_lr0.0002"] > success["grpo_from_scratch_lr0.0002"] + 0.3
