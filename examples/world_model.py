@@ -14,24 +14,21 @@ optimizer steps and batch size (the settings of ``proof_of_learning.py gridworld
 max_turns 15), trained on transitions (``mode="world_model"``):
 
 * ``expert_only``: ``to_transitions`` of ``num_expert`` expert episodes;
-* ``expert_plus_branches``: the same transitions plus ``collect_branches(expert, RandomPolicy, k)``: at every state
-  of those episodes, ``k`` random alternative moves executed in the real environment.
+* ``expert_plus_branches``: the same transitions plus ``collect_branches(expert, RandomPolicy, k, depth)``: at every
+  state of those episodes, ``k`` random alternative moves executed in the real environment, each going on with the
+  random policy for up to ``branch_depth`` steps.
 
-Both are scored by next-observation exact match (``evaluate_world_model``) on held-out random-policy and expert
-transitions (seeds from ``EVAL_SEED``), and used as the model of a one-step ``LookaheadPolicy`` over the four moves
-(score: predicted reward plus minus the BFS distance to the goal in the predicted grid), played on held-out
-episodes against ``RandomPolicy``, with the model calls per action.
-
-Measured (H200, 800 expert episodes, 2,922 expert transitions plus 5,075 branch transitions with k=3, batch 16,
-exact match on 256 held-out transitions; the exact-match half of this script, run as an equivalent inline script
-because the GPU machine ran the main tree): at 1,000 optimizer steps, expert-only 9.0/7.8/7.8% on random-policy
-transitions (seeds 0/1/2) and 98.8/98.4/100% on expert ones; with branches 0.8/0.0/6.3% and 3.3/7.8/31.1%, so at the
-claim's step count the larger, harder data set is undertrained and branches hurt. At 3,000 steps (seed 0):
-expert-only 10.5% random / 100% expert; with branches 34.8% random / 98.8% expert. Branches help once trained
-longer, but stay far from the 80% target. The lookahead half has not been run with a trained model.
+Both are trained and scored on the last ``history`` observations (``truncate_history``; 1 by default: a gridworld
+observation is the whole state), by next-observation exact match (``evaluate_world_model``) on held-out
+random-policy and expert transitions (seeds from ``EVAL_SEED``), and used as the model of a one-step
+``LookaheadPolicy`` over the four moves (score: predicted reward plus minus the BFS distance to the goal in the
+predicted grid), played on held-out episodes against ``RandomPolicy``, with the model calls per action. The
+recorded exact-match figures (99.7% with depth-3 branches against 20.6% expert-only, three seeds) come from
+``bench/world_model_branches.py``, the same training with per-step and per-error diagnostics (``bench/RESULTS.md``).
 
 ``lookahead``: gridworld with walls (5x5, difficulty 1, max_turns 15), where behavioral cloning plateaus. From
-``num_expert`` expert episodes and their ``collect_branches(expert, RandomPolicy(0), k)`` branches, with one tokenizer
+``num_expert`` expert episodes and their ``collect_branches(expert, RandomPolicy(0), k, depth)`` branches (world-model
+data with the last ``history`` observations, as in ``branches``), with one tokenizer
 and the same tiny initialisation (``--seed``) for every model:
 
 * ``bc``: behavioral cloning on the expert episodes, ``bc_steps`` optimizer steps;
@@ -73,7 +70,7 @@ from mrlm_hf import (  # noqa: E402
     evaluate_world_model,
 )
 from mrlm_hf.branches import collect_branches  # noqa: E402
-from mrlm_hf.data import to_transitions, trajectory_stats  # noqa: E402
+from mrlm_hf.data import to_transitions, trajectory_stats, truncate_history  # noqa: E402
 from mrlm_hf.envs.gridworld import ACTIONS  # noqa: E402
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
 from mrlm_hf.outcomes import gridworld_outcome  # noqa: E402
@@ -83,6 +80,8 @@ from mrlm_hf.simulator import ModelPredictor  # noqa: E402
 SETTINGS: dict[str, Any] = {
     **pol.CLAIMS["gridworld-wm"],
     "branches_k": 3,
+    "branch_depth": 3,  # branches go on with the random policy: the data shows what follows a random move
+    "history": 1,  # a gridworld observation is the whole state: the last one is all a world model needs
     "steps": 3000,
     "eval_trajectories": 64,
     "eval_transitions": 256,
@@ -95,6 +94,8 @@ LOOKAHEAD_SETTINGS: dict[str, Any] = {
     "env_kwargs": {"size": 5, "difficulty": 1, "max_turns": 15},
     "num_expert": 1000,
     "branches_k": 3,
+    "branch_depth": 3,
+    "history": 1,
     "batch_size": 32,
     "learning_rate": 2e-3,
     "bc_steps": 1000,
@@ -113,10 +114,11 @@ LOOKAHEAD_SETTINGS: dict[str, Any] = {
 def measure(settings: dict[str, Any]) -> dict[str, Any]:
     env, env_kwargs = settings["env"], settings["env_kwargs"]
     expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
-    branches = collect_branches(expert, RandomPolicy(0), k=settings["branches_k"])
+    branches = collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])
+    history = settings["history"]
     datasets = {
-        "expert_only": to_transitions(expert),
-        "expert_plus_branches": concatenate_datasets([to_transitions(expert), branches]),
+        "expert_only": truncate_history(to_transitions(expert), history),
+        "expert_plus_branches": truncate_history(concatenate_datasets([to_transitions(expert), branches]), history),
     }
     corpus = concatenate_datasets(
         [
@@ -162,9 +164,12 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
                 trajectories,
                 max_transitions=settings["eval_transitions"],
                 max_new_tokens=settings["max_new_tokens"],
+                history=history,
             )
             run[f"held_out_{split}"] = _rounded(stats)
-        predictor = ModelPredictor(trainer.model, tokenizer, max_new_tokens=settings["max_new_tokens"], batch_size=256)
+        predictor = ModelPredictor(
+            trainer.model, tokenizer, max_new_tokens=settings["max_new_tokens"], batch_size=256, history=history
+        )
         planner = LookaheadPolicy(predictor, candidates=ACTIONS, outcome=gridworld_outcome, value=gridworld_value)
         played = collect_trajectories(
             env, planner, settings["plan_episodes"], env_kwargs=env_kwargs, seed=EVAL_SEED, num_envs=64, progress=False
@@ -180,9 +185,9 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     module docstring."""
     env, env_kwargs = settings["env"], settings["env_kwargs"]
     expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
-    wm_data = concatenate_datasets(
-        [to_transitions(expert), collect_branches(expert, RandomPolicy(0), k=settings["branches_k"])]
-    )
+    branches = collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])
+    history = settings["history"]
+    wm_data = truncate_history(concatenate_datasets([to_transitions(expert), branches]), history)
     random_corpus = collect_trajectories(
         env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
     )
@@ -225,6 +230,7 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
                 collect_trajectories(env, policy, 64, env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False),
                 max_transitions=n,
                 max_new_tokens=settings["wm_max_new_tokens"],
+                history=history,
             )["wm_exact_match"],
             4,
         )
@@ -234,7 +240,9 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     # Planning: the same policy model with and without lookahead, on the same held-out episodes.
     results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
     checkpoint()
-    predictor = ModelPredictor(world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256)
+    predictor = ModelPredictor(
+        world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256, history=history
+    )
 
     def sampled_bc() -> TransformersPolicy:  # the BC model sampled: the lookahead's proposal
         return TransformersPolicy(
@@ -304,7 +312,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("claim", nargs="?", choices=list(CLAIMS), default="branches")
     parser.add_argument("--output_dir", default="outputs/world_model")
-    for name in ("steps", "batch_size", "num_expert", "branches_k", "eval_transitions", "plan_episodes", "seed"):
+    for name in (
+        "steps",
+        "batch_size",
+        "num_expert",
+        "branches_k",
+        "branch_depth",
+        "history",
+        "eval_transitions",
+        "plan_episodes",
+        "seed",
+    ):
         parser.add_argument(f"--{name}", type=int)
     for name in ("hidden_size", "num_layers", "bc_steps", "wm_steps", "eval_episodes", "k", "depth"):
         parser.add_argument(f"--{name}", type=int)
