@@ -109,6 +109,23 @@ def make_trainer(tmp_path, dataset, *, tokenizer=None, model=None, eval_dataset=
     )
 
 
+def grpo_config(tmp_path, **overrides):
+    """An ``EnvGRPOConfig`` on CPU for tiny-model tests (fp32, nothing saved or reported); ``overrides`` win."""
+    from mrlm_hf.rl import EnvGRPOConfig
+
+    defaults = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=64,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        save_strategy="no",
+    )
+    return EnvGRPOConfig(**{**defaults, **overrides})
+
+
 @pytest.fixture
 def toy_dataset():
     return trajectories_from_rows(toy_rows())

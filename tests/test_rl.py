@@ -6,13 +6,12 @@ import os
 
 import pytest
 import torch
-from conftest import TEMPLATE_SPECS, make_tokenizer
+from conftest import TEMPLATE_SPECS, grpo_config, make_tokenizer
 
 from mrlm_hf.chat import end_of_turn_token_ids, render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env, register_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at
 from mrlm_hf.rl import (
-    EnvGRPOConfig,
     EnvGRPOTrainer,
     EnvReward,
     MultiTurnRollout,
@@ -140,16 +139,7 @@ def test_grpo_batch_masks_are_exact(template, tmp_path):
     rollout = MultiTurnRollout(tokenizer, max_completion_length=512)
     rollout.generate = scripted(tokenizer, rollout, wrong_then_expert, record)
     dataset = env_prompt_dataset("math", 2, env_kwargs={"difficulty": 1, "max_turns": 3})
-    args = EnvGRPOConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=512,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        save_strategy="no",
-    )
+    args = grpo_config(tmp_path, max_completion_length=512)
     model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
     trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
     trainer.model.train()
@@ -195,17 +185,7 @@ def test_sampled_ids_are_trained_ids_with_the_model(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TransformersPolicy, "generate_tokens", recording)
     dataset = env_prompt_dataset("math", 2, env_kwargs={"difficulty": 1, "max_turns": 2})
-    args = EnvGRPOConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=64,
-        max_turn_tokens=12,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        save_strategy="no",
-    )
+    args = grpo_config(tmp_path, max_turn_tokens=12)
     model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
     trainer = EnvGRPOTrainer(model, args, dataset, tokenizer)
     trainer.model.train()
@@ -305,17 +285,7 @@ def test_sft_weight_adds_the_behavioral_cloning_term(tmp_path):
     tokenizer = make_tokenizer("chatml")
     demos = collect_trajectories("math", ExpertPolicy(), 8, env_kwargs={"difficulty": 1}, progress=False)
     dataset = env_prompt_dataset("math", 2, env_kwargs={"difficulty": 1, "max_turns": 1})
-    args = EnvGRPOConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=8,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        save_strategy="no",
-        sft_weight=2.0,
-    )
+    args = grpo_config(tmp_path, max_completion_length=8, sft_weight=2.0)
     model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
     trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, sft_dataset=demos)
     trainer.model.train()

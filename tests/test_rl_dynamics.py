@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import make_tokenizer
+from conftest import grpo_config, make_tokenizer
 
 from mrlm_hf.envs import TextEnv, register_env
 from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, MultiTurnRollout, env_prompt_dataset
@@ -60,19 +60,7 @@ def digit_policy(tokenizer, rollout, choose, record=None):
 
 
 def config(tmp_path, **overrides) -> EnvGRPOConfig:
-    defaults = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=64,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        save_strategy="no",
-        logging_steps=1,
-        seed=0,
-    )
-    return EnvGRPOConfig(**{**defaults, **overrides})
+    return grpo_config(tmp_path, **{"num_generations": 4, "logging_steps": 1, "seed": 0, **overrides})
 
 
 def group_advantages(returns: torch.Tensor) -> torch.Tensor:
