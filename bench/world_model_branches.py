@@ -89,15 +89,7 @@ def training_data(settings: dict[str, Any]) -> tuple[Dataset, Dataset]:
 
 def held_out(settings: dict[str, Any], policy: Any) -> Dataset:
     """Up to ``eval_transitions`` transitions of ``eval_episodes`` held-out episodes, a fixed sample over all steps."""
-    episodes = collect_trajectories(
-        settings["env"],
-        policy,
-        settings["eval_episodes"],
-        env_kwargs=settings["env_kwargs"],
-        seed=EVAL_SEED,
-        progress=False,
-    )
-    transitions = to_transitions(episodes).shuffle(seed=0)
+    transitions = to_transitions(pol.held_out_episodes(settings, policy)).shuffle(seed=0)
     return transitions.select(range(min(settings["eval_transitions"], len(transitions))))
 
 

@@ -196,14 +196,7 @@ def play(policy: Any, settings: dict[str, Any], tokenizer: Any = None) -> dict[s
 def success_by_operator(model: Any, tokenizer: Any, settings: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Math only: the same held-out episodes as ``play`` (same seeds, greedy), success rate per operator."""
     policy = TransformersPolicy(model, tokenizer, max_new_tokens=settings["max_new_tokens"], do_sample=False)
-    episodes = collect_trajectories(
-        settings["env"],
-        policy,
-        settings["eval_episodes"],
-        env_kwargs=settings["env_kwargs"],
-        seed=EVAL_SEED,
-        progress=False,
-    )
+    episodes = held_out_episodes(settings, policy)
     by_op: dict[str, list[bool]] = {}
     for question, success in zip(episodes["observations"], episodes["success"]):
         match = re.search(r"\d ([-+*/]) \d", question[0])
@@ -211,16 +204,21 @@ def success_by_operator(model: Any, tokenizer: Any, settings: dict[str, Any]) ->
     return {op: {"episodes": len(v), "success_rate": round(sum(v) / len(v), 4)} for op, v in sorted(by_op.items())}
 
 
-def held_out_tasks(settings: dict[str, Any]) -> Dataset:
-    """The evaluation episodes' tasks (the seeds ``evaluate_policy`` uses), collected with the expert."""
+def held_out_episodes(settings: dict[str, Any], policy: Any) -> Dataset:
+    """``eval_episodes`` episodes of ``policy`` on the held-out seeds (from ``EVAL_SEED``, as ``evaluate_policy``)."""
     return collect_trajectories(
         settings["env"],
-        ExpertPolicy(),
+        policy,
         settings["eval_episodes"],
         env_kwargs=settings["env_kwargs"],
         seed=EVAL_SEED,
         progress=False,
     )
+
+
+def held_out_tasks(settings: dict[str, Any]) -> Dataset:
+    """The evaluation episodes' tasks (the seeds ``evaluate_policy`` uses), collected with the expert."""
+    return held_out_episodes(settings, ExpertPolicy())
 
 
 # ---------------------------------------------------------------------------------------------- the claims
