@@ -25,8 +25,9 @@ if [[ $STEPS == *" rollouts "* ]]; then
     echo "rollout_throughput rc=$?"
 fi
 if [[ $STEPS == *" agent "* ]]; then
-    timeout "${AGENT_S:-100}" $PY bench/agent_rollouts.py --model bench --episodes 128 --num_envs 128 \
-        --out "$OUT/agent_rollouts.json" > "$OUT/agent.log" 2>&1
+    # 512 episodes, 128 in flight: enough for 2 or 3 pipelined groups (with 128 every mode is one lockstep group).
+    timeout "${AGENT_S:-300}" $PY bench/agent_rollouts.py --model bench --episodes 512 --num_envs 128 \
+        --pipeline_groups 2 3 --out "$OUT/agent_rollouts.json" > "$OUT/agent.log" 2>&1
     echo "agent_rollouts rc=$?"
 fi
 if [[ $STEPS == *" scaling "* ]]; then
