@@ -42,13 +42,21 @@ def trajectory_messages(
     return messages
 
 
+def check_history(history: int | None, optional: bool = True) -> None:
+    """Raise unless ``history`` (observations kept by ``recent_messages`` / ``truncate_history``) is an int >= 1, or
+    None where ``optional`` (keep everything)."""
+    if history is None and optional:
+        return
+    if not isinstance(history, int) or isinstance(history, bool) or history < 1:
+        raise ValueError(f"history must be an int >= 1 (the number of most recent observations kept), got {history!r}.")
+
+
 def recent_messages(messages: list[Message], history: int | None) -> list[Message]:
     """``messages`` with only the last ``history`` observations kept (and what follows them), the system message
     kept: the chat-level form of ``mrlm_hf.data.truncate_history`` (``None`` keeps everything)."""
     if history is None:
         return messages
-    if not isinstance(history, int) or isinstance(history, bool) or history < 1:
-        raise ValueError(f"history must be an int >= 1 (the number of most recent observations kept), got {history!r}.")
+    check_history(history)
     head = messages[:1] if messages and messages[0]["role"] == "system" else []
     starts = [i for i, m in enumerate(messages) if m["role"] == OBSERVATION_ROLE and i >= len(head)]
     if len(starts) <= history:

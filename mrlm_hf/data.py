@@ -47,6 +47,8 @@ import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
 from datasets import Sequence as Seq
 
+from mrlm_hf.chat import check_history
+
 logger = logging.getLogger(__name__)
 
 TRAJECTORY_FEATURES = Features(
@@ -433,8 +435,7 @@ def truncate_history(transitions: Dataset, history: int) -> Dataset:
     short expert episodes is not scored on histories longer than any it saw (held-out random-policy episodes run
     to ``max_turns``). Train and evaluate with the same ``history`` (``evaluate_world_model(history=...)``,
     ``ModelPredictor(history=...)``). The ``step`` column keeps the original step number."""
-    if not isinstance(history, int) or isinstance(history, bool) or history < 1:
-        raise ValueError(f"history must be an int >= 1 (the number of most recent observations kept), got {history!r}.")
+    check_history(history, optional=False)
     missing = {"observations", "actions", "next_observation"} - set(transitions.column_names)
     if missing:
         raise ValueError(

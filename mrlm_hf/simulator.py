@@ -21,7 +21,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from mrlm_hf.chat import Message, recent_messages, trajectory_messages
+from mrlm_hf.chat import Message, check_history, recent_messages, trajectory_messages
 from mrlm_hf.envs import TextEnv, coerce_action, make_env
 from mrlm_hf.evaluation import _generate_observations
 from mrlm_hf.outcomes import Outcome, outcome_rule
@@ -53,7 +53,7 @@ class ModelPredictor:
         max_cache_len: int = 2048,
         history: int | None = None,
     ) -> None:
-        recent_messages([], history)  # validates history
+        check_history(history)
         self.history = history
         self.generator = TransformersPolicy(
             model,
