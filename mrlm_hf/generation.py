@@ -71,8 +71,8 @@ class StaticDecoder:
             )
         # dynamic=None (torch's automatic dynamic shapes), not False: the first batch size compiles a graph
         # specialised to it; a second size compiles once more with a symbolic batch dimension, which every later
-        # size reuses (only a new CUDA graph is recorded). With False each size was a full compile (about 35 s for a
-        # 415M model on an H200), and after torch._dynamo's recompile limit (8) the step silently ran eagerly.
+        # size reuses (only a new CUDA graph is recorded). With False each size was a full compile, and past
+        # torch._dynamo's recompile limit the step silently ran eagerly.
         self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=None) if compile else self._decode
         # The prefill compiles only the cache-free parts of the decoder layers (norms, MLP): one graph per class
         # serves all layers. Whole layers would each be a new graph (attention indexes the cache by layer), and compiling

@@ -555,7 +555,7 @@ class EnvGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         # TRL computes the ratio exp(logp - old_logp) at every completion position before masking. Environment tokens
         # are never trained, so their log-probabilities can drift by more than 88 nats between the generation-time
-        # pass and a later update (seen on an H200 after 150 steps): exp overflows to inf there, and inf * 0 in the
+        # pass and a later update (seen on a GPU run, bench/RESULTS.md): exp overflows to inf there, and inf * 0 in the
         # backward turns every gradient into NaN. Pin both log-probabilities to 0 at untrained positions (a constant:
         # ratio 1, no gradient); trained positions are untouched.
         if "tool_mask" not in inputs:

@@ -202,15 +202,8 @@ def collect_trajectories(
     probe = factory()
     env_name = env if isinstance(env, str) else probe.name
     policy_name = getattr(policy, "name", type(policy).__name__)
-    threaded = getattr(probe, "concurrent_steps", True)
     if pipeline_groups is None:
-        pipeline_groups = 2 if threaded else 1
-    elif pipeline_groups > 1 and not threaded:
-        raise ValueError(
-            f"pipeline_groups={pipeline_groups} steps environments on threads beside the policy, but {env_name!r} "
-            "here has concurrent_steps=False (its instances share state, e.g. a model opponent that must not run "
-            "beside the policy): use pipeline_groups=1."
-        )
+        pipeline_groups = 2 if getattr(probe, "concurrent_steps", True) else 1
     run = (factory, probe, env_name, policy, policy_name, num_episodes, seed, num_envs, workers, pipeline_groups)
     if shard_dir is None:
         return _collect(*run, None, progress, metadata)
@@ -249,8 +242,9 @@ def _collect(
     threaded = all(getattr(instance, "concurrent_steps", True) for instance in envs)
     if pipeline_groups > 1 and not threaded:
         raise ValueError(
-            f"pipeline_groups={pipeline_groups} needs environments that may step on threads, but an instance of "
-            f"{env_name!r} has concurrent_steps=False: use pipeline_groups=1."
+            f"pipeline_groups={pipeline_groups} steps environments on threads beside the policy, but {env_name!r} "
+            "here has concurrent_steps=False (its instances share state, e.g. a model opponent that must not run "
+            "beside the policy): use pipeline_groups=1."
         )
     groups = _groups(envs[:in_flight], -(-in_flight // num_envs) if in_flight else 0)
     queue = iter(pending)
