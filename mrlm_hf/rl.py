@@ -508,6 +508,7 @@ class EnvGRPOTrainer(GRPOTrainer):
         )
         self.rollout = rollout
         self._rollout_rows: list[dict[str, Any]] | None = None
+        self._trained_positions: torch.Tensor | None = None  # set while _compute_loss runs
         super().__init__(
             model=model,
             reward_funcs=reward_funcs or [episode_return_reward],
@@ -571,7 +572,7 @@ class EnvGRPOTrainer(GRPOTrainer):
 
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
         logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
-        trained = getattr(self, "_trained_positions", None)
+        trained = self._trained_positions
         if trained is not None and trained.shape == logps.shape:
             logps = logps.masked_fill(~trained, 0.0)  # its backward gives 0 there, never inf * 0
         return logps, entropies, aux_loss
