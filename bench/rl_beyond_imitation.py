@@ -108,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--no_scratch", action="store_true", help="Skip GRPO from the random init.")
     parser.add_argument("--eval_episodes", type=int, default=256)
     parser.add_argument(
+        "--eval_every",
+        type=int,
+        default=120,
+        help="GRPO runs also score the held-out episodes every N steps (success_curve); 0: before and after only.",
+    )
+    parser.add_argument(
         "--grpo_flags",
         default="",
         help="Extra flags of every GRPO run, after recipes/configs/grpo_gridworld_walls.yaml (which holds the batch: "
@@ -116,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.demo_episodes, args.sft_steps, args.rl_steps, args.rl_lrs, args.eval_episodes = 64, [20], 2, [1e-4], 8
+        args.eval_every = 1
         args.grpo_flags = (
             "--per_device_train_batch_size 2 --steps_per_generation 2 --num_generations 2 --num_iterations 2"
         )
@@ -145,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     #    all at once.
     grpo = [sys.executable, "recipes/grpo.py", "--config", CONFIG]
     grpo += ["--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
-    grpo += ["--sft_episodes", str(args.demo_episodes), *args.grpo_flags.split()]
+    grpo += ["--sft_episodes", str(args.demo_episodes), "--eval_every", str(args.eval_every), *args.grpo_flags.split()]
     procs = {}
     for steps in args.sft_steps:
         cmd = [sys.executable, "recipes/sft.py", "--dataset_path", str(out / "demos"), "--env_name", "gridworld"]

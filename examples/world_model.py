@@ -32,8 +32,9 @@ data with the last ``history`` observations, as in ``branches``), with one token
 and the same tiny initialisation (``--seed``) for every model:
 
 * ``bc``: behavioral cloning on the expert episodes, ``bc_steps`` optimizer steps;
-* ``world_model``: ``mode="world_model"`` on expert transitions plus branches, ``wm_steps`` steps (exact match on
-  held-out random-policy and expert transitions, for information);
+* ``world_model``: ``mode="world_model"`` on expert transitions plus branches, ``wm_steps`` steps, at its own size and
+  learning rate (``wm_hidden_size``, ``wm_num_layers``, ``wm_learning_rate``: those of the 99.7% run of
+  ``branches``); exact match on held-out random-policy and expert transitions;
 * the planning comparison, on ``eval_episodes`` held-out episodes (seeds from ``EVAL_SEED``): ``bc`` alone, greedy, against
   ``LookaheadPolicy(ModelPredictor(world_model), proposal=bc sampled at temperature 1, k, depth,
   value=gridworld_value)`` (the same policy model as proposal); the control ``proposal_alone`` (that sampled
@@ -44,6 +45,9 @@ and the same tiny initialisation (``--seed``) for every model:
   expert episodes for the rest: two trainer runs, because ``schedule="sequential"`` takes one data set whose rows
   train actions in the BC phase, and branch rows would teach the random alternatives) and ``sequential_schedule``
   (``mode="combined", schedule="sequential"`` on the expert episodes alone, the library's one-run form).
+
+``--parts planning`` or ``--parts phase`` runs one comparison (both train the same BC reference), so that the two
+can run in parallel processes.
 """
 
 from __future__ import annotations
@@ -100,6 +104,11 @@ LOOKAHEAD_SETTINGS: dict[str, Any] = {
     "learning_rate": 2e-3,
     "bc_steps": 1000,
     "wm_steps": 3000,
+    # The planner's world model: the size and learning rate of the 99.7% run of ``branches`` (the BC policy and the
+    # world-model phase keep the settings above, so that phase and BC alone are the same model).
+    "wm_hidden_size": 256,
+    "wm_num_layers": 4,
+    "wm_learning_rate": 1e-3,
     "wm_phase_fraction": 0.5,
     "max_new_tokens": 4,  # an action
     "wm_max_new_tokens": 32,  # an observation
@@ -108,6 +117,7 @@ LOOKAHEAD_SETTINGS: dict[str, Any] = {
     "k": 4,
     "depth": 1,
     "temperature": 1.0,
+    "parts": ["planning", "phase"],
 }
 
 
@@ -194,9 +204,12 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     corpus = concatenate_datasets([expert, random_corpus])  # the tokenizer also sees bumps into walls
     bc_steps, wm_phase = settings["bc_steps"], round(settings["wm_phase_fraction"] * settings["bc_steps"])
 
-    def trained(data: Any, mode: str, steps: int, model: Any = None, **config: Any) -> tuple[Any, Any]:
-        tokenizer, fresh = pol.build(corpus, settings)  # same seed: the same tokenizer and initial weights
-        run = {**settings, "steps": steps, "group_by_length": mode == "world_model"}
+    def trained(
+        data: Any, mode: str, steps: int, model: Any = None, size: dict | None = None, **config: Any
+    ) -> tuple[Any, Any]:
+        run = {**settings, **(size or {}), "steps": steps, "group_by_length": mode == "world_model"}
+        tokenizer, fresh = pol.build(corpus, run)  # same seed: the same tokenizer (and initial weights at one size)
+        settings["wm_num_parameters" if size else "num_parameters"] = run["num_parameters"]
         return pol.train(fresh if model is None else model, tokenizer, data, mode, run, **config).model, tokenizer
 
     def play(policy: Any, tokenizer: Any = None) -> dict[str, float]:
@@ -218,8 +231,31 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
     bc, tokenizer = trained(expert, "behavioral_cloning", bc_steps)
     results["bc_train_seconds"] = round(time.time() - start, 1)
+    # BC alone: the reference of both comparisons.
+    results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
+    checkpoint()
+    if "phase" in settings["parts"]:  # a world-model phase before BC: the same total optimizer steps and seeds
+        phase, _ = trained(wm_data, "world_model", wm_phase)
+        then_bc, _ = trained(expert, "behavioral_cloning", bc_steps - wm_phase, model=phase)
+        results["wm_then_bc"] = play(then_bc, tokenizer)
+        checkpoint()
+        sequential, _ = trained(
+            expert,
+            "combined",
+            bc_steps,
+            schedule="sequential",
+            world_model_phase_fraction=settings["wm_phase_fraction"],
+        )
+        results["sequential_schedule"] = play(sequential, tokenizer)
+        checkpoint()
+    if "planning" not in settings["parts"]:
+        return results
+
     start = time.time()
-    world_model, _ = trained(wm_data, "world_model", settings["wm_steps"])
+    wm_size = {"hidden_size": "wm_hidden_size", "num_layers": "wm_num_layers", "learning_rate": "wm_learning_rate"}
+    world_model, _ = trained(
+        wm_data, "world_model", settings["wm_steps"], size={k: settings[v] for k, v in wm_size.items()}
+    )
     results["wm_train_seconds"] = round(time.time() - start, 1)
     n = settings["eval_transitions"]
     results["world_model_exact_match"] = {
@@ -238,8 +274,6 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
     # Planning: the same policy model with and without lookahead, on the same held-out episodes.
-    results["policy_alone"] = {**play(bc, tokenizer), "model_calls_per_action": 1.0}
-    checkpoint()
     predictor = ModelPredictor(
         world_model, tokenizer, max_new_tokens=settings["wm_max_new_tokens"], batch_size=256, history=history
     )
@@ -283,16 +317,6 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
             "actions": planner.actions_taken,
         }
         checkpoint()
-
-    # A world-model phase before BC: the same total optimizer steps and held-out seeds; BC alone is `policy_alone` above.
-    phase, _ = trained(wm_data, "world_model", wm_phase)
-    then_bc, _ = trained(expert, "behavioral_cloning", bc_steps - wm_phase, model=phase)
-    results["wm_then_bc"] = play(then_bc, tokenizer)
-    checkpoint()
-    sequential, _ = trained(
-        expert, "combined", bc_steps, schedule="sequential", world_model_phase_fraction=settings["wm_phase_fraction"]
-    )
-    results["sequential_schedule"] = play(sequential, tokenizer)
     return results
 
 
@@ -326,7 +350,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=int)
     for name in ("hidden_size", "num_layers", "bc_steps", "wm_steps", "eval_episodes", "k", "depth"):
         parser.add_argument(f"--{name}", type=int)
+    for name in ("wm_hidden_size", "wm_num_layers"):
+        parser.add_argument(f"--{name}", type=int, help="lookahead: the planner's world model")
     parser.add_argument("--learning_rate", type=float)
+    parser.add_argument("--wm_learning_rate", type=float, help="lookahead: the planner's world model")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["planning", "phase"],
+        help="lookahead: the planning comparison, the world-model-phase comparison, or both (the default)",
+    )
     parser.add_argument("--temperature", type=float, help="lookahead: sampling temperature of the proposal")
     parser.add_argument("--data", choices=["expert_only", "expert_plus_branches"], help="branches: train only this one")
     parser.add_argument("--accelerator", dest="use_cpu", action="store_false", default=None, help="train on a GPU")

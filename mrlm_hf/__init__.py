@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "EnvGRPOTrainer": "mrlm_hf.rl",
     "EnvReward": "mrlm_hf.rl",
     "EnvRLOOConfig": "mrlm_hf.rl",
+    "EnvRLOOTrainer": "mrlm_hf.rl",
     "MultiTurnRollout": "mrlm_hf.rl",
     "env_prompt_dataset": "mrlm_hf.rl",
     "collect_trajectories": "mrlm_hf.rollout",
@@ -82,6 +83,7 @@ __all__ = [
     "EnvGRPOConfig",
     "EnvGRPOTrainer",
     "EnvRLOOConfig",
+    "EnvRLOOTrainer",
     "EnvReward",
     "ExpertPolicy",
     "LookaheadPolicy",
@@ -157,6 +159,7 @@ if TYPE_CHECKING:  # what a type checker or IDE sees; at run time ``__getattr__`
         EnvGRPOTrainer,
         EnvReward,
         EnvRLOOConfig,
+        EnvRLOOTrainer,
         MultiTurnRollout,
         env_prompt_dataset,
     )

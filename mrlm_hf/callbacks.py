@@ -4,7 +4,9 @@ config (TRL's ``trl/trainer/callbacks.py`` is the model):
 * ``OnlineCollectionCallback`` (``collect_every > 0``): every N optimizer steps, play new episodes and train on them;
 * ``EnvironmentEvaluationCallback`` (``eval_env_episodes`` / ``eval_world_model_transitions``): at each evaluation,
   play held-out episodes and score world-model predictions;
-* ``LearningCurveCallback`` (``plot_learning_curve``): draw ``learning_curve.png`` at each save and at the end.
+* ``LearningCurveCallback`` (``plot_learning_curve``): draw ``learning_curve.png`` at each save and at the end;
+* ``PeriodicEnvironmentEvaluationCallback`` (the RL recipes' ``eval_every``): every N optimizer steps, play held-out
+  episodes, for trainers without an evaluation loop of their own on environments (``GRPOTrainer``).
 
 Like TRL's callbacks, a callback that needs the trainer gets it at construction and uses only its public API (its
 ``accelerator``, ``model``, ``processing_class``, ``log`` and ``record_metrics``); nothing here imports
@@ -41,6 +43,45 @@ class OnlineCollectionCallback(TrainerCallback):
         return control
 
 
+class RecordsMetrics:
+    """Mixin for TRL trainers (whose ``log`` averages ``self._metrics[mode]``): ``record_metrics`` hands figures
+    computed between logs to the next log."""
+
+    def record_metrics(self, metrics: dict[str, float], mode: str = "train") -> None:
+        """Log ``metrics`` with the next ``mode`` log (a later value of a key replaces an earlier one). For callbacks
+        that compute figures between logs, such as online collection's ``collect_success_rate``."""
+        for key, value in metrics.items():
+            self._metrics[mode][key] = [value]
+
+
+def _on_main_process(trainer: Any, compute: Callable[[Any], dict[str, float]]) -> dict[str, float]:
+    """``compute(unwrapped model)`` on the main process; every process gets its dict. Empty under FSDP, where
+    generation needs every rank in every forward pass."""
+    if trainer.is_fsdp_enabled:
+        return {}
+    accelerator = trainer.accelerator
+    extra = compute(accelerator.unwrap_model(trainer.model)) if accelerator.is_main_process else {}
+    if accelerator.num_processes > 1:
+        extra = broadcast_object_list([extra])[0]
+    return extra
+
+
+def _play_held_out(
+    model: Any, tokenizer: Any, env: Any, env_kwargs: dict[str, Any], episodes: int, max_new_tokens: int | None
+) -> dict[str, float]:
+    """Greedy success, mean return and length on ``episodes`` held-out episodes (seeds from ``EVAL_SEED``)."""
+    stats = evaluate_policy(
+        model,
+        env,
+        episodes,
+        tokenizer=tokenizer,
+        env_kwargs=env_kwargs,
+        max_new_tokens=max_new_tokens,
+        progress=False,
+    )
+    return {k: v for k, v in stats.items() if k != "num_trajectories"}
+
+
 class EnvironmentEvaluationCallback(TrainerCallback):
     """After each evaluation, the model's success on held-out episodes of ``env`` (``<prefix>_env_success_rate``,
     ``_mean_return``, ``_mean_length``) and its next-observation predictions on ``eval_trajectories``
@@ -71,38 +112,66 @@ class EnvironmentEvaluationCallback(TrainerCallback):
 
     def evaluate(self, args: Any, prefix: str = "eval") -> dict[str, float]:
         """The environment metrics named with ``prefix`` (every process gets the same dict; empty if disabled)."""
-        trainer, extra = self.trainer, {}
+        trainer = self.trainer
         wants_env = args.eval_env_episodes > 0 and self.env is not None
         wants_wm = args.eval_world_model_transitions > 0 and self.eval_trajectories is not None
-        if not (wants_env or wants_wm) or trainer.is_fsdp_enabled:
-            return extra
-        accelerator = trainer.accelerator
-        if accelerator.is_main_process:
-            model = accelerator.unwrap_model(trainer.model)
+        if not (wants_env or wants_wm):
+            return {}
+
+        def compute(model: Any) -> dict[str, float]:
+            extra, tokenizer = {}, trainer.processing_class
             if wants_env:
-                stats = evaluate_policy(
-                    model,
-                    self.env,
-                    args.eval_env_episodes,
-                    tokenizer=trainer.processing_class,
-                    env_kwargs=self.env_kwargs,
-                    max_new_tokens=args.eval_max_new_tokens,
-                    progress=False,
+                stats = _play_held_out(
+                    model, tokenizer, self.env, self.env_kwargs, args.eval_env_episodes, args.eval_max_new_tokens
                 )
-                extra.update({f"{prefix}_env_{k}": v for k, v in stats.items() if k != "num_trajectories"})
+                extra.update({f"{prefix}_env_{k}": v for k, v in stats.items()})
             if wants_wm:
                 stats = evaluate_world_model(
                     model,
-                    trainer.processing_class,
+                    tokenizer,
                     self.eval_trajectories,
                     max_transitions=args.eval_world_model_transitions,
                     max_length=args.max_length,
                     max_new_tokens=args.eval_max_new_tokens,
                 )
                 extra.update({f"{prefix}_{k}": v for k, v in stats.items() if k != "wm_num_transitions"})
-        if accelerator.num_processes > 1:
-            extra = broadcast_object_list([extra])[0]
-        return extra
+            return extra
+
+        return _on_main_process(trainer, compute)
+
+
+class PeriodicEnvironmentEvaluationCallback(TrainerCallback):
+    """Every ``every`` optimizer steps (not after the last: the recipes score the final model themselves), greedy
+    success on ``episodes`` held-out episodes of ``env``, logged with the next training log as
+    ``eval_env_success_rate``, ``eval_env_mean_return`` and ``eval_env_mean_length`` (``trainer.record_metrics``):
+    a learning curve on held-out seeds for trainers whose own evaluation loop knows nothing of environments."""
+
+    def __init__(
+        self,
+        trainer: Any,
+        env: Any,
+        env_kwargs: dict[str, Any] | None,
+        episodes: int,
+        every: int,
+        max_new_tokens: int | None = None,
+    ) -> None:
+        if every <= 0 or episodes <= 0:
+            raise ValueError(f"every and episodes must be > 0; got every={every}, episodes={episodes}.")
+        self.trainer, self.env, self.env_kwargs = trainer, env, env_kwargs or {}
+        self.episodes, self.every, self.max_new_tokens = episodes, every, max_new_tokens
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            trainer = self.trainer
+            extra = _on_main_process(
+                trainer,
+                lambda model: _play_held_out(
+                    model, trainer.processing_class, self.env, self.env_kwargs, self.episodes, self.max_new_tokens
+                ),
+            )
+            trainer.record_metrics({f"eval_env_{k}": v for k, v in extra.items()})
+            control.should_log = True  # logged at this step, not at the next logging step
+        return control
 
 
 class LearningCurveCallback(TrainerCallback):

@@ -10,6 +10,7 @@ CURVE_FILE = "learning_curve.png"
 _PANELS = (
     ("Training loss", ("loss", "loss_bc", "loss_wm")),
     ("Evaluation loss", ("eval_loss", "eval_loss_bc", "eval_loss_wm")),
+    ("Rollout reward (RL)", ("reward",)),
     ("Evaluation on environments", ("eval_env_success_rate", "eval_wm_exact_match", "eval_wm_token_accuracy")),
 )
 

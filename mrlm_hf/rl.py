@@ -34,8 +34,9 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from trl import GRPOConfig, GRPOTrainer, RLOOConfig
+from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
+from mrlm_hf.callbacks import RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
@@ -468,13 +469,18 @@ class EnvRLOOConfig(RLOOConfig):
         super().__post_init__()
 
 
+class EnvRLOOTrainer(RecordsMetrics, RLOOTrainer):
+    """TRL's ``RLOOTrainer`` with ``record_metrics``, so that callbacks (held-out evaluation every N steps) log with
+    it as they do with ``EnvGRPOTrainer``; single-turn (``EnvReward``): TRL 1.16's RLOO has no rollout hook."""
+
+
 def _default_bf16(config: Any) -> None:
     """``bf16=None`` means: on where CUDA supports it and ``use_cpu`` is off (as ``TrajectorySFTConfig`` does)."""
     if config.bf16 is None and not config.fp16:
         config.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not config.use_cpu
 
 
-class EnvGRPOTrainer(GRPOTrainer):
+class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
     """``GRPOTrainer`` with multi-turn environment rollouts (``MultiTurnRollout``) and an optional BC regulariser.
 
     Why a subclass: TRL's ``rollout_func`` receives the prompts only, but an episode needs its row's environment

@@ -24,7 +24,12 @@ from transformers import AutoTokenizer, PreTrainedModel
 from trl import SFTTrainer, pack_dataset
 
 from mrlm_hf.attention import apply_fast_kernels
-from mrlm_hf.callbacks import EnvironmentEvaluationCallback, LearningCurveCallback, OnlineCollectionCallback
+from mrlm_hf.callbacks import (
+    EnvironmentEvaluationCallback,
+    LearningCurveCallback,
+    OnlineCollectionCallback,
+    RecordsMetrics,
+)
 from mrlm_hf.collator import TrajectoryCollator
 from mrlm_hf.config import TrajectorySFTConfig
 from mrlm_hf.data import TrajectoryCounts, filter_by_reward, validate_trajectories
@@ -37,7 +42,7 @@ _OBJECTIVES = (("bc", ACTION), ("wm", OBSERVATION))
 _NO_STEP = 2**62  # "no non-finite loss yet" in the on-device first-bad-step tracker
 
 
-class TrajectorySFTTrainer(SFTTrainer):
+class TrajectorySFTTrainer(RecordsMetrics, SFTTrainer):
     """Behavioral cloning, world-model or combined training on a trajectory (or transition) dataset.
 
     ``train_dataset``/``eval_dataset`` may be trajectory datasets (``mrlm_hf.rollout``), transition datasets
@@ -297,12 +302,6 @@ class TrajectorySFTTrainer(SFTTrainer):
             )
 
     # ------------------------------------------------------------------ logging
-    def record_metrics(self, metrics: dict[str, float], mode: str = "train") -> None:
-        """Log ``metrics`` with the next ``mode`` log (a later value of a key replaces an earlier one). For callbacks
-        that compute figures between logs, such as online collection's ``collect_success_rate``."""
-        for key, value in metrics.items():
-            self._metrics[mode][key] = [value]
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
         self._raise_if_loss_was_not_finite()

@@ -6,7 +6,7 @@
     python recipes/rloo.py                                   # the same run with TRL's RLOOTrainer (single-turn)
 
 Reads top to bottom: arguments -> one prompt row per environment seed -> model and tokenizer -> held-out success
-before training -> EnvGRPOTrainer (or RLOOTrainer) -> held-out success after -> save model, tokenizer, summary.
+before training -> EnvGRPOTrainer (or EnvRLOOTrainer) -> held-out success after -> save model, tokenizer, summary.
 Every field can be set in the YAML file or as a command-line flag (TrlParser): they mean the same thing; the model,
 LoRA/QLoRA and Accelerate options are those of recipes/sft.py. With no ``--model_name_or_path``, a tiny
 Qwen2-architecture model and a tokenizer trained on expert trajectories are built locally (no download).
@@ -24,16 +24,24 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is marked experimental in TRL 1.16
 
 from accelerate import PartialState  # noqa: E402
-from trl import ModelConfig, RLOOTrainer, TrlParser, get_peft_config  # noqa: E402
+from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 
 from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, load_trajectories  # noqa: E402
+from mrlm_hf.callbacks import LearningCurveCallback, PeriodicEnvironmentEvaluationCallback  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
     load_model_and_tokenizer,
     save_trained_model,
     trajectory_texts,
 )
-from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, EnvReward, EnvRLOOConfig, env_prompt_dataset  # noqa: E402
+from mrlm_hf.rl import (  # noqa: E402
+    EnvGRPOConfig,
+    EnvGRPOTrainer,
+    EnvReward,
+    EnvRLOOConfig,
+    EnvRLOOTrainer,
+    env_prompt_dataset,
+)
 
 
 @dataclass
@@ -49,6 +57,13 @@ class RLArguments(TinyModelArguments):
     prompt_seed: int = field(default=0, metadata={"help": "First training seed."})
     eval_episodes: int = field(
         default=16, metadata={"help": "Held-out episodes (seeds from 1,000,000) before and after training; 0: none."}
+    )
+    eval_every: int = field(
+        default=0,
+        metadata={
+            "help": "Also play the eval_episodes held-out episodes every N optimizer steps (logged as "
+            "eval_env_success_rate and drawn in learning_curve.png with the rollout reward); 0: before and after only."
+        },
     )
     sft_dataset_path: str | None = field(
         default=None, metadata={"help": "Demonstrations for sft_weight (save_trajectories output)."}
@@ -122,7 +137,7 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
 
     # 3. Train: GRPO on whole episodes (optionally with the behavioral-cloning regulariser), or single-turn RLOO.
     if rloo:
-        trainer = RLOOTrainer(
+        trainer = EnvRLOOTrainer(
             model,
             reward_funcs=[EnvReward()],
             args=args,
@@ -139,6 +154,13 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
             sft_dataset=demonstrations if args.sft_weight > 0 else None,
             peft_config=get_peft_config(model_args),
         )
+    trainer.add_callback(LearningCurveCallback())
+    if rl_args.eval_every > 0 and rl_args.eval_episodes > 0:
+        trainer.add_callback(
+            PeriodicEnvironmentEvaluationCallback(
+                trainer, rl_args.env_name, env_kwargs, rl_args.eval_episodes, rl_args.eval_every, turn_tokens
+            )
+        )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
 
     # 4. Held-out success after training; save model (full state dict under FSDP) and tokenizer.
@@ -154,6 +176,9 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
         "sft_weight": 0.0 if rloo else args.sft_weight,
         "first_reward": rewards[0] if rewards else None,
         "last_reward": rewards[-1] if rewards else None,
+        "success_curve": [
+            [h["step"], h["eval_env_success_rate"]] for h in trainer.state.log_history if "eval_env_success_rate" in h
+        ],
     }
     if state.is_main_process:
         unwrapped = trainer.accelerator.unwrap_model(trainer.model)
