@@ -5,6 +5,8 @@ config (TRL's ``trl/trainer/callbacks.py`` is the model):
 * ``EnvironmentEvaluationCallback`` (``eval_env_episodes`` / ``eval_world_model_transitions``): at each evaluation,
   play held-out episodes and score world-model predictions;
 * ``LearningCurveCallback`` (``plot_learning_curve``): draw ``learning_curve.png`` at each save and at the end;
+* ``NonFiniteGradientGuard`` (``EnvGRPOConfig.max_nonfinite_grad_steps``): skip an optimizer step whose gradient is
+  not finite instead of writing NaN into the weights;
 * ``PeriodicEnvironmentEvaluationCallback`` (the RL recipes' ``eval_every``): every N optimizer steps, play held-out
   episodes, for trainers without an evaluation loop of their own on environments (``GRPOTrainer``).
 
@@ -15,10 +17,12 @@ Like TRL's callbacks, a callback that needs the trainer gets it at construction 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate.utils import broadcast_object_list
 from datasets import Dataset
 from transformers import TrainerCallback
@@ -26,6 +30,8 @@ from transformers import TrainerCallback
 from mrlm_hf.evaluation import evaluate_policy, evaluate_world_model
 from mrlm_hf.online import OnlineCollector
 from mrlm_hf.plotting import CURVE_FILE, plot_learning_curve
+
+logger = logging.getLogger(__name__)
 
 
 class OnlineCollectionCallback(TrainerCallback):
@@ -186,3 +192,50 @@ class LearningCurveCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self._draw(args, state)
+
+
+class NonFiniteGradientGuard(TrainerCallback):
+    """Skips an optimizer step whose gradient norm is not finite: the gradients are dropped (``grad = None``, which
+    the optimizer skips), ``nonfinite_grad_steps`` (skipped so far) is logged, and a warning names the first step.
+    Without it one NaN gradient turns every weight into NaN and the next rollout fails on NaN probabilities. More
+    than ``max_consecutive`` such steps in a row stop training with an error: the run has diverged.
+
+    All processes take the same decision (the flag is summed across them), so replicas and shards stay in step."""
+
+    def __init__(self, trainer: Any, max_consecutive: int) -> None:
+        if max_consecutive < 1:
+            raise ValueError(f"max_consecutive must be >= 1, got {max_consecutive}.")
+        self.trainer, self.max_consecutive = trainer, max_consecutive
+        self.skipped = self.consecutive = 0
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        trainer = self.trainer
+        params = [p for p in trainer.model.parameters() if p.grad is not None]
+        if not params:
+            return control
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if hasattr(norm, "full_tensor"):  # a DTensor (FSDP2): the norm over every shard
+            norm = norm.full_tensor()
+        bad = (~torch.isfinite(norm)).float()
+        if trainer.accelerator.num_processes > 1:
+            bad = trainer.accelerator.reduce(bad, reduction="sum")
+        if not bad.item():
+            self.consecutive = 0
+            return control
+        for p in params:
+            p.grad = None
+        self.skipped, self.consecutive = self.skipped + 1, self.consecutive + 1
+        if self.skipped == 1:
+            logger.warning(
+                "Optimizer step %d skipped: the gradient is not finite (the weights are kept). Further skips are "
+                "counted in the logged nonfinite_grad_steps.",
+                state.global_step + 1,
+            )
+        if self.consecutive > self.max_consecutive:
+            raise FloatingPointError(
+                f"{self.consecutive} optimizer steps in a row had a non-finite gradient (last at step "
+                f"{state.global_step + 1}): training has diverged. Lower learning_rate, or check the rewards and "
+                "the data for NaN or infinite values."
+            )
+        trainer.record_metrics({"nonfinite_grad_steps": float(self.skipped)})
+        return control

@@ -36,7 +36,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-from mrlm_hf.callbacks import RecordsMetrics
+from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
@@ -444,6 +444,14 @@ class EnvGRPOConfig(GRPOConfig):
             "the partial sum of its rewards, which a per-step cost makes higher than a failure played to the end)."
         },
     )
+    max_nonfinite_grad_steps: int = field(
+        default=10,
+        metadata={
+            "help": "Skip an optimizer step whose gradient is not finite (counted in the logged "
+            "nonfinite_grad_steps) and stop after more than this many in a row; 0: no check (TRL's behaviour: a NaN "
+            "gradient reaches the weights)."
+        },
+    )
     sft_weight: float = field(
         default=0.0,
         metadata={"help": "Add sft_weight * behavioral-cloning NLL on the demonstration dataset to the GRPO loss."},
@@ -457,6 +465,8 @@ class EnvGRPOConfig(GRPOConfig):
         _default_bf16(self)
         if self.sft_weight < 0:
             raise ValueError(f"sft_weight must be >= 0; got {self.sft_weight}.")
+        if self.max_nonfinite_grad_steps < 0:
+            raise ValueError(f"max_nonfinite_grad_steps must be >= 0; got {self.max_nonfinite_grad_steps}.")
         super().__post_init__()
 
 
@@ -488,8 +498,8 @@ class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
     extra loss term, so ``compute_loss`` adds ``sft_weight * NLL`` on demonstrations (``sft_dataset``: trajectories,
     tokenized with ``tokenize_trajectories(mode="behavioral_cloning")`` and batched with ``TrajectoryCollator``: the
     same exact action masks as ``TrajectorySFTTrainer``); and TRL's importance ratio is computed at untrained
-    (environment) positions too, where it can overflow, so ``_compute_loss`` pins those log-probabilities. Everything
-    else is TRL's."""
+    (environment) positions too, where it can overflow, so ``_compute_loss`` pins those log-probabilities; and
+    ``NonFiniteGradientGuard`` skips a step whose gradient is still not finite. Everything else is TRL's."""
 
     def __init__(
         self,
@@ -524,6 +534,8 @@ class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
             rollout_func=rollout,
             **kwargs,
         )
+        if args.max_nonfinite_grad_steps > 0:
+            self.add_callback(NonFiniteGradientGuard(self, args.max_nonfinite_grad_steps))
         self.sft_weight = float(getattr(args, "sft_weight", 0.0))
         self._sft_batches = None
         if self.sft_weight > 0:

@@ -405,3 +405,56 @@ def test_environment_tokens_whose_logps_drifted_leave_the_gradient_finite_and_un
     drifted = gradient({**inputs, "old_per_token_logps": torch.where(trained, current, current - 1000.0)})
     assert torch.isfinite(drifted).all()
     torch.testing.assert_close(drifted, on_policy, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("guard", [10, 0])
+def test_a_nonfinite_gradient_skips_the_step_and_keeps_the_weights(tmp_path, guard):
+    """A NaN gradient at the second optimizer step: with the guard that step is skipped (weights unchanged, counted in
+    nonfinite_grad_steps) and training goes on; without it (0) the NaN reaches the weights."""
+    from transformers import TrainerCallback
+
+    tokenizer = make_tokenizer("chatml")
+    rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
+    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
+    dataset = env_prompt_dataset("probe_rl", 8, seed=0)
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    args = config(tmp_path, max_steps=3, learning_rate=1e-2, max_nonfinite_grad_steps=guard)
+    trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
+    weight = model.get_input_embeddings().weight
+    backwards = [0]
+
+    def poison(grad):
+        backwards[0] += 1
+        return grad * float("nan") if backwards[0] == 2 else grad
+
+    weight.register_hook(poison)
+    snapshots = []
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            snapshots.append(weight.detach().clone())
+
+    trainer.add_callback(Snapshot())
+    trainer.train()
+    assert backwards[0] == 3 and len(snapshots) == 3
+    if guard:
+        torch.testing.assert_close(snapshots[1], snapshots[0], rtol=0, atol=0)  # the poisoned step was skipped
+        assert not torch.equal(snapshots[2], snapshots[1])  # and training went on
+        assert all(torch.isfinite(s).all() for s in snapshots)
+        logged = [h["nonfinite_grad_steps"] for h in trainer.state.log_history if "nonfinite_grad_steps" in h]
+        assert logged == [1.0]
+    else:
+        assert not torch.isfinite(snapshots[1]).all()
+
+
+def test_consecutive_nonfinite_gradients_stop_training(tmp_path):
+    tokenizer = make_tokenizer("chatml")
+    rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
+    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
+    dataset = env_prompt_dataset("probe_rl", 8, seed=0)
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    args = config(tmp_path, max_steps=4, max_nonfinite_grad_steps=2)
+    trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
+    model.get_input_embeddings().weight.register_hook(lambda grad: grad * float("nan"))
+    with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
+        trainer.train()
