@@ -32,7 +32,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from mrlm_hf.chat import trajectory_messages
+from mrlm_hf.chat import Message, trajectory_messages
 from mrlm_hf.data import TRANSITION_FEATURES, validate_trajectories
 from mrlm_hf.envs import TextEnv, coerce_action, make_env
 from mrlm_hf.policies import Policy
@@ -71,11 +71,16 @@ def collect_branches(
     For each state, ``policy`` is asked ``k`` times (one batched call per ``batch_states`` states; a sampling
     policy gives different actions); with ``distinct`` an alternative equal to the action the trajectory took, or
     to an earlier alternative, is dropped (its transition is already known). Each kept alternative is executed in
-    a fresh replay of the state. With ``depth`` > 1 each branch goes on for up to ``depth`` steps in all: after the
-    alternative, ``policy`` acts from the branch's own states (one call per branch and step) until the episode ends,
-    and every step is a row whose history is the trajectory's prefix plus the branch so far. A world model scored on
-    the policy's own episodes then also trains on what follows its actions (e.g. a state reached by bumping into a
-    wall), not only on the actions themselves. Returns a transition dataset (``TRANSITION_FEATURES``), validated."""
+    its own replay of the state (one environment instance per branch, pooled across chunks). With ``depth`` > 1
+    each branch goes on for up to ``depth`` steps in all: after the alternative, ``policy`` acts from the branch's
+    own states until the episode ends, in one batched call per level over the chunk's branches still running (at
+    most ``depth`` calls per chunk, so a model policy generates in batches), and every step is a row whose history
+    is the trajectory's prefix plus the branch so far. A world model scored on the policy's own episodes then also
+    trains on what follows its actions (e.g. a state reached by bumping into a wall), not only on the actions
+    themselves. Rows are ordered by state, then alternative, then level. A policy whose action depends only on its
+    conversation and environment gives the same rows as one call per branch and step would; a policy drawing from
+    a shared generator (``RandomPolicy``) draws in the batched order. Returns a transition dataset
+    (``TRANSITION_FEATURES``), validated."""
     if k < 1:
         raise ValueError(f"k must be >= 1 alternative action per state, got {k}.")
     if not isinstance(depth, int) or depth < 1:
@@ -94,49 +99,98 @@ def collect_branches(
     out: dict[str, list] = {name: [] for name in TRANSITION_FEATURES}
     envs: dict[tuple[str, str], list[TextEnv]] = {}
     for start in range(0, len(states), batch_states):
-        chunk = states[start : start + batch_states]
+        used: dict[tuple[str, str], int] = {}  # instances of each pool taken in this chunk
         restored, conversations, owners = [], [], []
-        for index, step in chunk:
+        for index, step in states[start : start + batch_states]:
             row = rows[index]
-            pool = envs.setdefault((row["env_name"], row["env_kwargs"]), [])
-            position = sum(1 for r in restored if r[1] is pool)
-            if position == len(pool):
-                pool.append(_make(row, index))
-            env = pool[position]
+            env = _instance(envs, used, row, index)
             _, reset_info = env.reset(seed=row["seed"])
             if str(reset_info.get("agent_id", "agent_0")) != row["agent_id"]:
                 continue  # another agent's view of a multi-agent episode
             restore_state(env, row["seed"], row["observations"][: step + 1], row["actions"][:step])
-            restored.append((row, pool, env, step))
+            _take(used, row)
+            restored.append((row, index, env, step))
             history = trajectory_messages(row["system_prompt"], row["observations"][: step + 1], row["actions"][:step])
             conversations.extend([history] * k)
             owners.extend([env] * k)
-        actions = policy(conversations, owners) if conversations else []
-        if len(actions) != len(conversations):
-            raise ValueError(f"The policy returned {len(actions)} actions for {len(conversations)} conversations.")
-        for j, (row, _, env, step) in enumerate(restored):
+        actions = _act(policy, conversations, owners)
+        branches: list[_Branch] = []  # by state, then alternative
+        for j, (row, index, env, step) in enumerate(restored):
             seen = {row["actions"][step].strip()} if distinct else set()
-            fresh = True  # env is at the state until it takes its first branch
-            for action in (coerce_action(a) for a in actions[j * k : (j + 1) * k]):
+            fresh = True  # the state's own instance is at the state and takes its first branch
+            for action in actions[j * k : (j + 1) * k]:
                 if distinct and action.strip() in seen:
                     continue
                 seen.add(action.strip())
                 if not fresh:
+                    env = _instance(envs, used, row, index)
                     replay(env, row["seed"], row["actions"][:step])
+                    _take(used, row)
                 fresh = False
-                observations, past, move = row["observations"][: step + 1], row["actions"][:step], action
-                for level in range(depth):
-                    if level:  # the branch goes on: the policy acts from the branch's own state
-                        if env.done:
-                            break
-                        history = trajectory_messages(row["system_prompt"], observations, past)
-                        move = coerce_action(policy([history], [env])[0])
-                    observation, reward, terminated, truncated, _ = env.step(move)
-                    _append(out, row, observations, past, move, observation, reward, terminated, truncated)
-                    observations, past = [*observations, observation], [*past, move]
+                branches.append(_Branch(row, env, row["observations"][: step + 1], row["actions"][:step], action))
+        live = branches
+        for level in range(depth):
+            if level:  # the branches go on: the policy acts from each branch's own state
+                live = [branch for branch in live if not branch.env.done]
+                if not live:
+                    break
+                moves = _act(
+                    policy,
+                    [trajectory_messages(b.row["system_prompt"], b.observations, b.past) for b in live],
+                    [b.env for b in live],
+                )
+                for branch, move in zip(live, moves):
+                    branch.move = move
+            for branch in live:
+                branch.step()
+        for branch in branches:
+            for values in branch.rows:
+                for name, value in values.items():
+                    out[name].append(value)
     dataset = Dataset.from_dict(out, features=TRANSITION_FEATURES)
     validate_trajectories(dataset)
     return dataset
+
+
+class _Branch:
+    """One branch: its own environment instance at the branch's state, the history so far, the move to take next
+    and the rows taken (emitted after the chunk, so rows stay ordered by state, alternative, level)."""
+
+    def __init__(self, row: dict[str, Any], env: TextEnv, observations: list[str], past: list[str], move: str) -> None:
+        self.row, self.env, self.observations, self.past, self.move = row, env, observations, past, move
+        self.rows: list[dict[str, Any]] = []
+
+    def step(self) -> None:
+        observation, reward, terminated, truncated, _ = self.env.step(self.move)
+        self.rows.append(
+            _row(self.row, self.observations, self.past, self.move, observation, reward, terminated, truncated)
+        )
+        self.observations, self.past = [*self.observations, observation], [*self.past, self.move]
+
+
+def _act(policy: Policy, conversations: list[list[Message]], envs: list[TextEnv]) -> list[str]:
+    """One batched policy call, its actions coerced to strings (no call for no conversation)."""
+    actions = policy(conversations, envs) if conversations else []
+    if len(actions) != len(conversations):
+        raise ValueError(f"The policy returned {len(actions)} actions for {len(conversations)} conversations.")
+    return [coerce_action(a) for a in actions]
+
+
+def _instance(
+    envs: dict[tuple[str, str], list[TextEnv]], used: dict[tuple[str, str], int], row: dict[str, Any], index: int
+) -> TextEnv:
+    """The next instance of ``row``'s environment not yet taken in this chunk (built when its pool runs short)."""
+    key = (row["env_name"], row["env_kwargs"])
+    pool = envs.setdefault(key, [])
+    if used.get(key, 0) == len(pool):
+        pool.append(_make(row, index))
+    return pool[used.get(key, 0)]
+
+
+def _take(used: dict[tuple[str, str], int], row: dict[str, Any]) -> None:
+    """Mark the instance ``_instance`` gave for ``row`` as taken for the rest of the chunk."""
+    key = (row["env_name"], row["env_kwargs"])
+    used[key] = used.get(key, 0) + 1
 
 
 def _make(row: dict[str, Any], index: int) -> TextEnv:
@@ -149,8 +203,7 @@ def _make(row: dict[str, Any], index: int) -> TextEnv:
         ) from exc
 
 
-def _append(
-    out: dict[str, list],
+def _row(
     row: dict[str, Any],
     observations: list[str],
     actions: list[str],
@@ -159,8 +212,8 @@ def _append(
     reward: float,
     terminated: bool,
     truncated: bool,
-) -> None:
-    values = {
+) -> dict[str, Any]:
+    return {
         "env_name": row["env_name"],
         "seed": row["seed"],
         "agent_id": row["agent_id"],
@@ -176,5 +229,3 @@ def _append(
         "truncated": truncated,
         "return": reward,
     }
-    for name, value in values.items():
-        out[name].append(value)

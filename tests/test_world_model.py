@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import zlib
 
 import pytest
 from conftest import make_tokenizer, make_trainer, toy_rows
@@ -150,6 +151,107 @@ def test_branches_at_chosen_steps_only_and_k_samples_per_state() -> None:
     branches = collect_branches(data, RandomPolicy(1), k=2, steps=[0], distinct=False)
     assert set(branches["step"]) == {0}
     assert len(branches) == 2 * len(data)
+
+
+class ScriptedPolicy:
+    """A deterministic policy for exact comparisons: ``ACTIONS[(crc32(conversation) + n) % 4]``, with ``n`` the
+    number of times the conversation was asked before when ``vary`` (the ``k`` copies of a state then get different
+    actions; the answers do not depend on the batching as long as no two branches share a history), else 0.
+    ``calls`` counts the calls, ``asked`` the conversations."""
+
+    def __init__(self, vary: bool = True) -> None:
+        self.vary, self.calls, self.asked, self.times = vary, 0, 0, {}
+
+    def __call__(self, conversations: list[list[dict[str, str]]], envs: object = None) -> list[str]:
+        self.calls += 1
+        self.asked += len(conversations)
+        out = []
+        for messages in conversations:
+            key = json.dumps(messages)
+            n = self.times[key] = self.times.get(key, -1) + 1 if self.vary else 0
+            out.append(ACTIONS[(zlib.crc32(key.encode()) + n) % len(ACTIONS)])
+        return out
+
+
+def one_call_per_branch_and_step(data, policy, k: int, depth: int, distinct: bool) -> list[dict]:
+    """The unbatched algorithm, as a reference: per state, the ``k`` alternatives, then each kept one played out
+    for up to ``depth`` steps with one policy call per step, rows by state, alternative and level."""
+    rows = []
+    for row in data:
+        env = make_env(row["env_name"], **json.loads(row["env_kwargs"]))
+        for step in range(len(row["actions"])):
+            if str(env.reset(seed=row["seed"])[1].get("agent_id", "agent_0")) != row["agent_id"]:
+                continue
+            prefix = row["observations"][: step + 1], row["actions"][:step]
+            alternatives = policy([trajectory_messages(row["system_prompt"], *prefix)] * k, [env] * k)
+            seen = {row["actions"][step].strip()} if distinct else set()
+            for move in alternatives:
+                if distinct and move.strip() in seen:
+                    continue
+                seen.add(move.strip())
+                replay(env, row["seed"], row["actions"][:step])
+                observations, actions = list(prefix[0]), list(prefix[1])
+                for level in range(depth):
+                    if level:
+                        if env.done:
+                            break
+                        move = policy([trajectory_messages(row["system_prompt"], observations, actions)], [env])[0]
+                    observation, reward, terminated, truncated, _ = env.step(move)
+                    rows.append(
+                        {
+                            "seed": row["seed"],
+                            "agent_id": row["agent_id"],
+                            "step": len(actions),
+                            "observations": observations,
+                            "actions": actions,
+                            "action": move,
+                            "next_observation": observation,
+                            "reward": pytest.approx(reward),  # stored as float32
+                            "terminated": terminated,
+                            "truncated": truncated,
+                        }
+                    )
+                    observations, actions = [*observations, observation], [*actions, move]
+    return rows
+
+
+def branch_test_data():
+    """Gridworld expert episodes in two configurations (two pools of environments) and a debate (two agents)."""
+    debate = collect_trajectories("debate", ExpertPolicy(), 1, progress=False)
+    return concatenate_datasets([expert_data(3), expert_data(2, max_turns=5), debate])
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_batched_branches_are_the_rows_of_one_call_per_branch_and_step(distinct: bool) -> None:
+    """Without ``distinct`` the policy is a function of the conversation alone: the ``k`` alternatives are equal,
+    so every state has ``k`` equal branches (which share their histories)."""
+    data = branch_test_data()
+    branches = collect_branches(data, ScriptedPolicy(distinct), k=3, depth=4, distinct=distinct, batch_states=4)
+    expected = one_call_per_branch_and_step(data, ScriptedPolicy(distinct), 3, 4, distinct)
+    got = [{name: row[name] for name in expected[0]} for row in branches]
+    assert got == expected
+    assert branches.features == TRANSITION_FEATURES
+    assert any(row["done"] for row in branches)
+    assert "agent_1" not in branches["agent_id"]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_branches_call_the_policy_once_per_level_and_chunk(depth: int, monkeypatch) -> None:
+    """At most one call for the alternatives and one per further level in each chunk of states, every further step
+    asked once; the environment instances (one per branch of a chunk) are reused by the next chunks."""
+    import mrlm_hf.branches
+
+    data = branch_test_data()
+    built = []
+    monkeypatch.setattr(mrlm_hf.branches, "make_env", lambda name, **kw: built.append(name) or make_env(name, **kw))
+    policy = ScriptedPolicy()
+    branches = collect_branches(data, policy, k=3, depth=depth, batch_states=4)
+    assert len(built) <= 3 * 4 * 3  # at most k instances per state of a chunk, in each of the three pools
+    chunks = -(-sum(len(actions) for actions in data["actions"]) // 4)
+    states = sum(len(row["actions"]) for row in data if row["agent_id"] == "agent_0")
+    assert chunks > 1 and policy.calls <= chunks * depth
+    first_steps = collect_branches(data, ScriptedPolicy(), k=3, depth=1, batch_states=4)
+    assert policy.asked == 3 * states + len(branches) - len(first_steps)  # each further step asked once
 
 
 # ------------------------------------------------------------------------------------------------ the simulator
