@@ -1,5 +1,6 @@
 """The trainer's optional features are callbacks added from its config, with no import cycle and no writes to
-another object's private fields; evaluation on environments has its own generation budget."""
+another object's private fields; evaluation on environments has its own generation budget; the RL recipes' periodic
+held-out evaluation logs at its own steps; the learning curve draws the rollout reward."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ from conftest import make_trainer
 from transformers import TrainerCallback
 
 import mrlm_hf.callbacks as callbacks_module
-from mrlm_hf import ExpertPolicy, TrajectorySFTConfig, collect_trajectories
-from mrlm_hf.callbacks import EnvironmentEvaluationCallback, LearningCurveCallback, OnlineCollectionCallback
+from mrlm_hf import ExpertPolicy, TrajectorySFTConfig, collect_trajectories, evaluate_policy
+from mrlm_hf.callbacks import (
+    EnvironmentEvaluationCallback,
+    LearningCurveCallback,
+    OnlineCollectionCallback,
+    PeriodicEnvironmentEvaluationCallback,
+)
+from mrlm_hf.envs import TextEnv
+from mrlm_hf.envs.registry import _REGISTRY
+from mrlm_hf.plotting import plot_learning_curve
 
 PACKAGE = Path(callbacks_module.__file__).parent
 
@@ -122,3 +131,94 @@ def test_evaluation_budget_defaults_to_the_collection_budget(tmp_path):
     assert args.eval_max_new_tokens == 17
     with pytest.raises(ValueError, match="eval_max_new_tokens must be >= 1"):
         TrajectorySFTConfig(output_dir=str(tmp_path), use_cpu=True, eval_max_new_tokens=0)
+
+
+class ParityEnv(TextEnv):
+    """Succeeds (and ends) when the character codes of an action plus the task number sum to an even number, and scores
+    that sum modulo 10: every figure of a greedy evaluation depends on what the model generates."""
+
+    name = "parity"
+    system_prompt = "Say something."
+
+    def __init__(self, max_turns: int = 2) -> None:
+        super().__init__(max_turns=max_turns)
+
+    def _reset(self, options):
+        self.task = self.rng.randint(0, 99)
+        return f"Task {self.task}", {}
+
+    def expert_action(self) -> str:
+        return "ok"
+
+    def _step(self, action):
+        total = self.task + sum(map(ord, action))
+        even = total % 2 == 0
+        return "Good." if even else "Odd, again.", float(total % 10), even, {"success": even}
+
+
+def test_periodic_evaluation_logs_held_out_success_every_n_steps_but_not_at_the_last(tmp_path, monkeypatch):
+    """Every 2 steps of 6 (so at 2 and 4: the recipes score the final model themselves), logged at that very step
+    although logging_steps is 10, and equal to evaluate_policy on the model as it was at that step."""
+    from conftest import grpo_config, make_tokenizer
+
+    from mrlm_hf.rl import EnvGRPOTrainer, env_prompt_dataset
+    from mrlm_hf.tiny import build_model
+
+    env, env_kwargs, episodes, max_new_tokens = "parity_callback_test", {"max_turns": 2}, 4, 6
+    monkeypatch.setitem(_REGISTRY, env, ParityEnv)  # registered for this test only
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    args = grpo_config(
+        tmp_path, max_steps=6, logging_steps=10, per_device_train_batch_size=2, max_completion_length=32,
+        max_turn_tokens=6, learning_rate=0.05,
+    )  # fmt: skip
+    trainer = EnvGRPOTrainer(model, args, env_prompt_dataset(env, 4, env_kwargs=env_kwargs), tokenizer)
+
+    snapshots = {}
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            snapshots[state.global_step] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer.add_callback(Snapshot())
+    trainer.add_callback(
+        PeriodicEnvironmentEvaluationCallback(
+            trainer, env, env_kwargs, episodes, every=2, max_new_tokens=max_new_tokens
+        )
+    )
+    trainer.train()
+
+    logged = {h["step"]: h for h in trainer.state.log_history if "eval_env_success_rate" in h}
+    assert sorted(logged) == [2, 4]
+    for step, h in logged.items():
+        trainer.model.load_state_dict(snapshots[step])
+        stats = evaluate_policy(
+            trainer.model, env, episodes, tokenizer=tokenizer, env_kwargs=env_kwargs, max_new_tokens=max_new_tokens,
+            progress=False,
+        )  # fmt: skip
+        assert {k: h[f"eval_env_{k}"] for k in ("success_rate", "mean_return", "mean_length")} == {
+            k: stats[k] for k in ("success_rate", "mean_return", "mean_length")
+        }
+        assert "eval_env_num_trajectories" not in h
+
+
+@pytest.mark.parametrize("every,episodes", [(0, 4), (-1, 4), (2, 0)])
+def test_periodic_evaluation_refuses_a_non_positive_period_or_episode_count(every, episodes):
+    with pytest.raises(ValueError, match="every and episodes must be > 0"):
+        PeriodicEnvironmentEvaluationCallback(None, "math", None, episodes, every)
+
+
+def png_width(path: Path) -> int:
+    """Width in pixels from a PNG's header (one panel is 500 pixels wide)."""
+    return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
+def test_learning_curve_draws_the_rollout_reward_of_rl_runs(tmp_path):
+    """An RL run logs ``reward`` (and no ``loss`` panel is needed to draw it); unknown keys alone draw nothing."""
+    rewards = [{"step": 1, "reward": 0.2}, {"step": 2, "reward": 0.5}]
+    path = plot_learning_curve(rewards, tmp_path / "reward.png")
+    assert path == tmp_path / "reward.png" and png_width(path) == 500
+    both = plot_learning_curve(rewards + [{"step": 2, "loss": 1.0}], tmp_path / "both.png")
+    assert png_width(both) == 1000  # a training-loss panel and a reward panel
+    assert plot_learning_curve([{"step": 1, "rewards/env_reward/mean": 0.2}], tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()

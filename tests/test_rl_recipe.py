@@ -30,11 +30,20 @@ def run(script: str, tmp_path: Path, *flags: str) -> dict:
     return result
 
 
+def assert_success_curve(out: Path, steps: list[int]) -> None:
+    """``--eval_every``: held-out success at those steps in summary.json (as logged), and the learning curve drawn."""
+    summary = json.loads((out / "summary.json").read_text())
+    logs = json.loads((out / "log_history.json").read_text())
+    assert [step for step, _ in summary["success_curve"]] == steps
+    assert summary["success_curve"] == [[h["step"], h["eval_env_success_rate"]] for h in logs if h["step"] in steps]
+    assert (out / "learning_curve.png").stat().st_size > 0
+
+
 def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(tmp_path):
     out = tmp_path / "grpo"
     run(
         "grpo.py", tmp_path, "--config", str(CONFIGS / "grpo.yaml"), *TINY, "--output_dir", str(out),
-        "--max_completion_length", "40", "--max_turn_tokens", "8", "--sft_weight", "0.5",
+        "--max_completion_length", "40", "--max_turn_tokens", "8", "--sft_weight", "0.5", "--eval_every", "1",
     )  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trainer"] == "grpo" and summary["sft_weight"] == 0.5 and summary["max_steps"] == 2
@@ -43,16 +52,18 @@ def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(t
     steps = [h for h in logs if "loss" in h]
     assert len(steps) == 2 and all("sft/nll" in h and "rewards/episode_return_reward/mean" in h for h in steps)
     assert (out / "config.json").exists() and (out / "tokenizer_config.json").exists()
+    assert_success_curve(out, [1])  # not at the last step: after_success_rate scores the final model
 
     rloo = tmp_path / "rloo"
     run(
         "rloo.py", tmp_path, "--config", str(CONFIGS / "grpo_rloo.yaml"), *TINY, "--output_dir", str(rloo),
-        "--model_name_or_path", str(out), "--max_completion_length", "8",
+        "--model_name_or_path", str(out), "--max_completion_length", "8", "--eval_every", "1",
     )  # fmt: skip
     summary = json.loads((rloo / "summary.json").read_text())
     assert summary["trainer"] == "rloo" and summary["last_reward"] is not None
     logs = json.loads((rloo / "log_history.json").read_text())
     assert any("rewards/env_reward/mean" in h for h in logs)
+    assert_success_curve(rloo, [1])
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("grpo*.yaml")), ids=lambda p: p.name)
