@@ -65,7 +65,7 @@ def prefill_ms(data: list[list[int]], kinds: list[str]) -> dict:
             name = f"{kind}_{'compiled_blocks' if compiled else 'eager'}"
             try:
                 times = []
-                with attention.varlen_attention(model), torch.no_grad():
+                with attention.decoding_attention(model), torch.no_grad():
                     for i, batch in enumerate(batches):
                         torch.cuda.synchronize()
                         start = time.perf_counter()
@@ -176,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     data = prompts(args.batch)
     results: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "batch": args.batch}
-    results["varlen_attention_one_layer"] = attention_us(args.batch)
+    results["decoding_attention_one_layer"] = attention_us(args.batch)
     if args.attention_only:
         return report(results, args.out)
     if args.prefill:

@@ -213,21 +213,13 @@ def packed_flash_attention(
 
 
 def _varlen_mask(batch_size: int, q_length: int, kv_length: int, *args: Any, **kwargs: Any):
-    """No mask for a packed single row (the boundaries travel as cu_seq_lens); SDPA's mask otherwise, where a query
-    with no key to attend to (a left-padding position) attends to every key instead.
-
-    Why: on CUDA, SDPA's fused kernels give such empty rows NaN in the backward pass. The rows feed no loss, but
-    NaN * 0 is NaN, so every weight's gradient becomes NaN (GRPO batches, whose prompts are padded on the left). The
-    real tokens' attention is unchanged."""
+    """No mask for a packed single row (the boundaries travel as cu_seq_lens); SDPA's mask otherwise."""
     from transformers.masking_utils import sdpa_mask
 
     attention_mask = kwargs.get("attention_mask", args[3] if len(args) > 3 else None)
     if batch_size == 1 and attention_mask is None and q_length == kv_length:
         return None
-    mask = sdpa_mask(batch_size, q_length, kv_length, *args, **kwargs)
-    if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
-        mask = mask | ~mask.any(dim=-1, keepdim=True)
-    return mask
+    return sdpa_mask(batch_size, q_length, kv_length, *args, **kwargs)
 
 
 def register_varlen_attention() -> str:
@@ -251,10 +243,9 @@ def base_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @contextmanager
-def varlen_attention(model: torch.nn.Module) -> Iterator[None]:
-    """Within the block a model on SDPA runs attention "varlen": a decoding step reads a grouped-query cache once,
-    and a left-padded batch has no empty attention rows (``_varlen_mask``); its own implementation is back
-    afterwards. Models on other implementations are left alone."""
+def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block a model on SDPA runs attention "varlen" (its decoding step reads a grouped-query cache once);
+    its own implementation is back afterwards. Models on other implementations are left alone."""
     base = base_model(model)
     previous = base.config._attn_implementation
     if previous != "sdpa":

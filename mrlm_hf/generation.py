@@ -23,7 +23,7 @@ import torch
 
 from mrlm_hf.attention import (
     base_model,
-    varlen_attention,
+    decoding_attention,
     uses_varlen,
     varlen_available,
     window_decoding_available,
@@ -234,7 +234,7 @@ class StaticDecoder:
         """New tokens of each prompt (at most ``batch_size`` prompts), each cut after its first end token.
 
         Keyword arguments: ``do_sample``, ``temperature``, ``eos_token_ids``, ``pad_token_id``, ``check_every``."""
-        with varlen_attention(self.model):
+        with decoding_attention(self.model):
             return self._generate(prompts, max_new_tokens, **kwargs)
 
     @torch.no_grad()

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from mrlm_hf.attention import varlen_attention
+from mrlm_hf.attention import decoding_attention
 from mrlm_hf.chat import Message, end_of_turn_token_ids, render_generation_prompt
 from mrlm_hf.envs.base import TextEnv
 
@@ -135,7 +135,7 @@ class TransformersPolicy:
                     for i, tokens in zip(chunk, self._static_generate([prompts[i] for i in chunk], kwargs)):
                         outputs[i] = tokens
                     continue
-                with varlen_attention(self.model):
+                with decoding_attention(self.model):
                     generated = self.model.generate(
                         input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
                     )

@@ -36,7 +36,6 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-from mrlm_hf.attention import varlen_attention
 from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
 from mrlm_hf.envs import TextEnv, make_env
@@ -590,11 +589,7 @@ class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
             self._trained_positions = None
 
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
-        # TRL pads prompts on the left; a padding position there has no key to attend to, and on CUDA SDPA's fused
-        # kernels turn such rows into NaN gradients for every weight (seen on an H200 run, bench/RESULTS.md).
-        # varlen_attention gives them keys to attend to; the real tokens' attention is unchanged.
-        with varlen_attention(self.model):
-            logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
         trained = self._trained_positions
         if trained is not None and trained.shape == logps.shape:
             logps = logps.masked_fill(~trained, 0.0)  # its backward gives 0 there, never inf * 0

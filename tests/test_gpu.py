@@ -48,7 +48,7 @@ def test_flash_cache_window_decode_equals_masked_sdpa(heads, kv_heads):
 def test_compiled_prefill_blocks_give_the_eager_prefill():
     """The prefill with the cache-free blocks compiled (symbolic token counts) fills the cache and gives the logits
     of the eager prefill (fp32), over chunks of different sizes, and leaves the model uncompiled."""
-    from mrlm_hf.attention import varlen_attention
+    from mrlm_hf.attention import decoding_attention
     from mrlm_hf.generation import StaticDecoder, cache_free_blocks
 
     tokenizer = make_tokenizer("chatml")
@@ -59,7 +59,7 @@ def test_compiled_prefill_blocks_give_the_eager_prefill():
     results = []
     for compile in (False, True):
         decoder = StaticDecoder(model, 12, 64, compile=compile, prefill_tokens=100)
-        with varlen_attention(model), torch.no_grad():
+        with decoding_attention(model), torch.no_grad():
             logits = decoder._prefill(prompts, width, pad_token_id=0)
         results.append((logits, [layer.keys.clone() for layer in decoder.cache.layers]))
     (eager, eager_keys), (compiled, compiled_keys) = results
@@ -134,39 +134,3 @@ def test_static_decoder_follows_a_peft_model_as_its_adapter_trains():
                 if "lora_B" in name:
                     parameter.normal_(0.0, 0.5, generator=None)
     assert rounds[0] != rounds[1]
-
-
-def _left_padded_gradient(model, attention_context) -> tuple[bool, float]:
-    """Loss on the real tokens of a left-padded bf16 batch, backward: (every gradient finite, the loss)."""
-    g = torch.Generator().manual_seed(0)
-    lengths = [48, 40, 33, 48, 20, 47, 48, 31]
-    width = max(lengths)
-    ids = torch.zeros(len(lengths), width, dtype=torch.long)
-    mask = torch.zeros(len(lengths), width, dtype=torch.long)
-    for row, n in enumerate(lengths):
-        ids[row, width - n :] = torch.randint(5, 200, (n,), generator=g)
-        mask[row, width - n :] = 1
-    ids, mask = ids.cuda(), mask.cuda()
-    model.zero_grad()
-    with attention_context(model), torch.autocast("cuda", dtype=torch.bfloat16):
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
-    logps = logits.log_softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
-    loss = -(logps * mask[:, 1:]).sum() / mask[:, 1:].sum()
-    loss.backward()
-    return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None), float(loss)
-
-
-def test_left_padded_batches_train_with_finite_gradients():
-    """GRPO scores left-padded prompt + completion batches; under varlen_attention (as EnvGRPOTrainer runs them) the
-    padding rows, which have no key to attend to, give finite gradients, and the loss equals plain SDPA's."""
-    from contextlib import nullcontext
-
-    from mrlm_hf.attention import varlen_attention
-
-    tokenizer = make_tokenizer("chatml")
-    model = build_model(tokenizer, hidden_size=128, intermediate_size=512, num_heads=4, num_kv_heads=4).cuda()
-    plain_finite, plain_loss = _left_padded_gradient(model, lambda m: nullcontext())
-    finite, loss = _left_padded_gradient(model, varlen_attention)
-    print(f"plain SDPA: finite gradients {plain_finite}; varlen_attention: {finite}")
-    assert finite
-    assert abs(loss - plain_loss) < 1e-3 * abs(plain_loss)

@@ -180,7 +180,7 @@ def test_static_decoder_matches_generate_greedy_and_stops():
     prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in reference.prompts(conversations)]
     assert static.generate_tokens(prompts) == reference.generate_tokens(prompts)
     # ... and plain transformers generate on its own SDPA attention (repeated key/value heads), row by row.
-    assert model.config._attn_implementation == "sdpa"  # varlen_attention gave it back
+    assert model.config._attn_implementation == "sdpa"  # decoding_attention gave it back
     eot_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     for prompt, tokens in zip(prompts, static.generate_tokens(prompts)):
         plain = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False, eos_token_id=eot_id)
@@ -203,7 +203,7 @@ def test_static_decoder_matches_generate_greedy_and_stops():
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_packed_prefill_fills_the_same_cache_as_the_padded_one(attn):
     """Prompts packed back to back in one row (block-diagonal mask on CPU) give the padded prefill's cache and logits."""
-    from mrlm_hf.attention import varlen_attention
+    from mrlm_hf.attention import decoding_attention
     from mrlm_hf.generation import StaticDecoder
 
     tokenizer = make_tokenizer("chatml")
@@ -215,7 +215,7 @@ def test_packed_prefill_fills_the_same_cache_as_the_padded_one(attn):
     filled = {}
     for prefill in ("padded", "packed"):
         decoder = StaticDecoder(model, 6, 32, compile=False, prefill=prefill, prefill_tokens=20)
-        with varlen_attention(model):
+        with decoding_attention(model):
             logits = decoder._prefill(prompts, width, pad_token_id=0)
         cache = [
             (layer.keys[:, :, :width].clone(), layer.values[:, :, :width].clone()) for layer in decoder.cache.layers
@@ -268,16 +268,16 @@ def test_grouped_query_decode_equals_sdpa_with_repeated_key_value_heads(heads, k
     assert not torch.allclose(grouped_query_decode(query, key2, value, mask, scaling=dim**-0.5), got)
 
 
-def test_varlen_attention_switches_sdpa_models_only_for_the_block():
-    from mrlm_hf.attention import varlen_attention
+def test_decoding_attention_switches_sdpa_models_only_for_the_block():
+    from mrlm_hf.attention import decoding_attention
 
     tokenizer = make_tokenizer("chatml")
     model = build_model(tokenizer, hidden_size=32, intermediate_size=64)
-    with varlen_attention(model):
+    with decoding_attention(model):
         assert model.config._attn_implementation == "varlen"
     assert model.config._attn_implementation == "sdpa"
     model.set_attn_implementation("eager")
-    with varlen_attention(model):
+    with decoding_attention(model):
         assert model.config._attn_implementation == "eager"
 
 
@@ -408,20 +408,3 @@ def test_decoding_step_compiles_at_most_twice_over_batch_sizes(monkeypatch):
     finally:
         torch._dynamo.reset()
     assert counters["_decode"].frame_count == 2
-
-
-def test_varlen_mask_gives_left_padding_rows_keys_and_leaves_real_rows_alone():
-    """A left-padding query has no key under the causal padding mask (an empty row: NaN gradients in SDPA's CUDA
-    kernels); the varlen mask lets it attend to every key and keeps every real token's row as SDPA's mask has it."""
-    from transformers.masking_utils import sdpa_mask
-
-    from mrlm_hf.attention import _varlen_mask
-
-    padding = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]])
-    plain = sdpa_mask(3, 5, 5, attention_mask=padding.bool(), allow_is_causal_skip=False)
-    ours = _varlen_mask(3, 5, 5, attention_mask=padding.bool(), allow_is_causal_skip=False)
-    real = padding.bool()[:, None, :, None].expand_as(plain)
-    assert (~plain.any(-1)).any()  # the plain mask has empty rows
-    assert ours.any(-1).all()  # ours has none
-    assert torch.equal(ours[real], plain[real])
-    assert ours[~real].all()
