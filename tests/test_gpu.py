@@ -134,3 +134,25 @@ def test_static_decoder_follows_a_peft_model_as_its_adapter_trains():
                 if "lora_B" in name:
                     parameter.normal_(0.0, 0.5, generator=None)
     assert rounds[0] != rounds[1]
+
+
+def test_left_padded_bf16_batches_give_finite_gradients():
+    """GRPO scores left-padded prompt + completion batches, where a padding query has no key to attend to. On the
+    H200 (torch 2.11, bf16 autocast, SDPA) such empty rows give finite gradients: they are not the cause of the
+    occasional NaN gradient of long GRPO runs (bench/RESULTS.md), which ``NonFiniteGradientGuard`` skips."""
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=128, intermediate_size=512, num_heads=4, num_kv_heads=4).cuda()
+    g = torch.Generator().manual_seed(0)
+    lengths = [48, 40, 33, 48, 20, 47, 48, 31]
+    width = max(lengths)
+    ids = torch.zeros(len(lengths), width, dtype=torch.long)
+    mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, width - n :] = torch.randint(5, 200, (n,), generator=g)
+        mask[row, width - n :] = 1
+    ids, mask = ids.cuda(), mask.cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    logps = logits.log_softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
+    (-(logps * mask[:, 1:]).sum() / mask[:, 1:].sum()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
