@@ -36,7 +36,7 @@ and the same tiny initialisation (``--seed``) for every model:
   learning rate (``wm_hidden_size``, ``wm_num_layers``, ``wm_learning_rate``: those of the 99.7% run of
   ``branches``); exact match on held-out random-policy and expert transitions;
 * the planning comparison, on ``eval_episodes`` held-out episodes (seeds from ``EVAL_SEED``): ``bc`` alone, greedy, against
-  ``LookaheadPolicy(ModelPredictor(world_model), proposal=bc sampled at temperature 1, k, depth,
+  ``LookaheadPolicy(ModelPredictor(world_model), proposal=bc sampled at temperature T, k, depth,
   value=gridworld_value)`` (the same policy model as proposal); the control ``proposal_alone`` (that sampled
   proposal acting without the world model: is a gain the world model's or the sampling's?); and, for reference, the
   lookahead over all four moves (no proposal): success rate, its standard error, and model calls per action;
@@ -114,9 +114,11 @@ LOOKAHEAD_SETTINGS: dict[str, Any] = {
     "wm_max_new_tokens": 32,  # an observation
     "eval_episodes": 256,
     "eval_transitions": 256,
-    "k": 4,
+    # 8 proposals at temperature 1.5: at temperature 1 the BC policy's samples rarely differ from its greedy action
+    # (bench/RESULTS.md: the lookahead measurements).
+    "k": 8,
     "depth": 1,
-    "temperature": 1.0,
+    "temperature": 1.5,
     "parts": ["planning", "phase"],
 }
 
