@@ -200,12 +200,14 @@ class NonFiniteGradientGuard(TrainerCallback):
     Without it one NaN gradient turns every weight into NaN and the next rollout fails on NaN probabilities. More
     than ``max_consecutive`` such steps in a row stop training with an error: the run has diverged.
 
-    All processes take the same decision (the flag is summed across them), so replicas and shards stay in step."""
+    All processes take the same decision (the flag is summed across them), so replicas and shards stay in step.
+    ``on_first_skip(step)``, if given, runs once, before the first skipped step's gradients are dropped (e.g. to
+    save the batch and the weights that produced them)."""
 
-    def __init__(self, trainer: Any, max_consecutive: int) -> None:
+    def __init__(self, trainer: Any, max_consecutive: int, on_first_skip: Callable[[int], None] | None = None) -> None:
         if max_consecutive < 1:
             raise ValueError(f"max_consecutive must be >= 1, got {max_consecutive}.")
-        self.trainer, self.max_consecutive = trainer, max_consecutive
+        self.trainer, self.max_consecutive, self.on_first_skip = trainer, max_consecutive, on_first_skip
         self.skipped = self.consecutive = 0
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
@@ -222,6 +224,8 @@ class NonFiniteGradientGuard(TrainerCallback):
         if not bad.item():
             self.consecutive = 0
             return control
+        if self.skipped == 0 and self.on_first_skip is not None:
+            self.on_first_skip(state.global_step + 1)
         for p in params:
             p.grad = None
         self.skipped, self.consecutive = self.skipped + 1, self.consecutive + 1

@@ -30,6 +30,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -452,6 +453,13 @@ class EnvGRPOConfig(GRPOConfig):
             "gradient reaches the weights)."
         },
     )
+    save_nonfinite_batch: bool = field(
+        default=False,
+        metadata={
+            "help": "At the first step skipped for a non-finite gradient, save its micro-batch (inputs_rank<r>.pt) "
+            "and the weights that produced it (save_pretrained) in output_dir/nonfinite_step<N>/, to reproduce it."
+        },
+    )
     sft_weight: float = field(
         default=0.0,
         metadata={"help": "Add sft_weight * behavioral-cloning NLL on the demonstration dataset to the GRPO loss."},
@@ -534,8 +542,10 @@ class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
             rollout_func=rollout,
             **kwargs,
         )
+        self._last_inputs: dict[str, Any] | None = None  # kept for save_nonfinite_batch
         if args.max_nonfinite_grad_steps > 0:
-            self.add_callback(NonFiniteGradientGuard(self, args.max_nonfinite_grad_steps))
+            dump = self._save_nonfinite_batch if args.save_nonfinite_batch else None
+            self.add_callback(NonFiniteGradientGuard(self, args.max_nonfinite_grad_steps, on_first_skip=dump))
         self.sft_weight = float(getattr(args, "sft_weight", 0.0))
         self._sft_batches = None
         if self.sft_weight > 0:
@@ -595,7 +605,20 @@ class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
             logps = logps.masked_fill(~trained, 0.0)  # its backward gives 0 there, never inf * 0
         return logps, entropies, aux_loss
 
+    def _save_nonfinite_batch(self, step: int) -> None:
+        """The last micro-batch (one file per process) and the weights before the step, for an offline replay."""
+        folder = Path(self.args.output_dir) / f"nonfinite_step{step}"
+        folder.mkdir(parents=True, exist_ok=True)
+        batch = {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in (self._last_inputs or {}).items()}
+        torch.save(batch, folder / f"inputs_rank{self.accelerator.process_index}.pt")
+        if self.accelerator.is_main_process:
+            self.accelerator.unwrap_model(self.model).save_pretrained(folder)
+            self.processing_class.save_pretrained(folder)
+        warnings.warn(f"Saved the batch and the weights of the first non-finite gradient in {folder}.", stacklevel=2)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.args.save_nonfinite_batch:
+            self._last_inputs = inputs
         loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if self._sft_batches is None or not model.training:
             return loss

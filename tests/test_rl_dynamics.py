@@ -407,6 +407,49 @@ def test_environment_tokens_whose_logps_drifted_leave_the_gradient_finite_and_un
     torch.testing.assert_close(drifted, on_policy, rtol=1e-5, atol=1e-7)
 
 
+def test_the_first_nonfinite_gradient_can_be_saved_for_a_replay(tmp_path):
+    """save_nonfinite_batch: the poisoned step's micro-batch and the weights before that step are saved (once),
+    exactly what the trainer used, and a fresh trainer can compute the loss on them."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = make_tokenizer("chatml")
+    rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
+    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
+    dataset = env_prompt_dataset("probe_rl", 8, seed=0)
+    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    args = config(tmp_path, max_steps=3, learning_rate=1e-2, save_nonfinite_batch=True)
+    trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
+    backwards, seen, before = [0], [], []
+
+    def poison(grad):
+        backwards[0] += 1
+        return grad * float("nan") if backwards[0] in (2, 3) else grad
+
+    model.get_input_embeddings().weight.register_hook(poison)
+    original = trainer.compute_loss
+
+    def recorded(model, inputs, *rest, **kwargs):
+        seen.append({k: v.detach().clone() for k, v in inputs.items() if torch.is_tensor(v)})
+        before.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return original(model, inputs, *rest, **kwargs)
+
+    trainer.compute_loss = recorded
+    with pytest.warns(UserWarning, match="nonfinite_step2"):
+        trainer.train()
+    assert sorted(p.name for p in tmp_path.glob("nonfinite_step*")) == ["nonfinite_step2"]  # the first skip only
+    folder = tmp_path / "nonfinite_step2"
+    saved = torch.load(folder / "inputs_rank0.pt")
+    assert {"prompt_ids", "completion_ids", "tool_mask", "advantages"} <= set(saved)
+    for key, value in seen[1].items():
+        assert torch.equal(saved[key], value), key
+    reloaded = AutoModelForCausalLM.from_pretrained(folder)
+    for key, value in reloaded.state_dict().items():
+        torch.testing.assert_close(value, before[1][key], rtol=0, atol=0)
+    replay = EnvGRPOTrainer(reloaded, config(tmp_path / "replay"), dataset, tokenizer)
+    replay.current_gradient_accumulation_steps = 1
+    assert torch.isfinite(replay.compute_loss(replay.model, saved))
+
+
 @pytest.mark.parametrize("guard", [10, 0])
 def test_a_nonfinite_gradient_skips_the_step_and_keeps_the_weights(tmp_path, guard):
     """A NaN gradient at the second optimizer step: with the guard that step is skipped (weights unchanged, counted in
