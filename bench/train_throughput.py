@@ -15,6 +15,8 @@ last step; ``first_step_s`` and ``warmup_s`` (train start to the end of step 1 /
 and ``compile_s`` = ``warmup_s`` - ``--warmup`` x the steady step time estimates it. MFU = 6 x params x tokens/s /
 989e12 (params: all, embeddings included, as in earlier results); ``mfu_with_attention`` adds the causal
 attention matmuls within each sequence (3 x 4 x layers x hidden x n(n+1)/2 FLOPs per sequence of n tokens).
+``--repeats`` runs the configurations several times in alternating order and compares their means;
+``--warm_machine`` runs one unrecorded warm-up first; ``--profile`` adds 5 profiled steps after the timed ones.
 ``--check`` compares the loss of the fast path with the padded path on a small model first.
 """
 
@@ -152,10 +154,10 @@ class Meter(TrainerCallback):
     """Times steps and counts the non-pad tokens trained, the same way for every trainer: the count is summed on the
     device (token id 0 is the pad; the synthetic ids are >= 100) and read at the recorded steps only. Records every
     step up to ``warmup`` (compilation shows there) and every ``every`` steps after; prints each record (a run cut
-    short by its time limit keeps them)."""
+    short by its time limit keeps them). Steps after ``stop`` (profiled ones) are not timed."""
 
-    def __init__(self, warmup: int, every: int = 10) -> None:
-        self.warmup, self.every = warmup, every
+    def __init__(self, warmup: int, every: int = 10, stop: int | None = None) -> None:
+        self.warmup, self.every, self.stop = warmup, every, stop
         self.points: list[tuple[int, float, int]] = []  # (step, time since train start, tokens)
         self.tokens: torch.Tensor | int = 0
         self.begin = 0.0
@@ -172,8 +174,10 @@ class Meter(TrainerCallback):
         self.begin = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        step = state.global_step
-        if step <= self.warmup or step % self.every == 0 or step == state.max_steps:
+        step, last = state.global_step, self.stop or state.max_steps
+        if step > last:
+            return
+        if step <= self.warmup or step % self.every == 0 or step == last:
             self._sync()
             self.points.append((step, time.perf_counter() - self.begin, int(self.tokens)))
             print("PROGRESS " + json.dumps(self.points[-1]), flush=True)
@@ -202,7 +206,54 @@ def summarize(points: list[tuple[int, float, int]], warmup: int, params: int, at
     }
 
 
-def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int = -1) -> dict:
+class StepProfiler(TrainerCallback):
+    """Profiles ``steps`` optimizer steps after ``start`` with torch.profiler: where a step's time goes (GPU kernel
+    time against wall time: the rest is the GPU waiting for the host) and the most expensive kernels and host ops.
+    The profiler slows the steps it records, so they come after the timed ones (``Meter(stop=...)``)."""
+
+    steps = 5
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.profiler = None
+        self.began = 0.0
+        self.summary: dict = {}
+
+    def on_step_end(self, args, state, control, **kwargs):
+        from torch.profiler import ProfilerActivity, profile
+
+        if state.global_step == self.start:
+            torch.cuda.synchronize()
+            self.profiler = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+            self.profiler.__enter__()
+            self.began = time.perf_counter()
+        elif self.profiler is not None and state.global_step == self.start + self.steps:
+            torch.cuda.synchronize()
+            wall = time.perf_counter() - self.began
+            self.profiler.__exit__(None, None, None)
+            events = self.profiler.key_averages()
+            kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+            gpu_s = sum(e.self_device_time_total for e in kernels) / 1e6
+            top = sorted(kernels, key=lambda e: e.self_device_time_total, reverse=True)[:15]
+            host = [e for e in events if e.device_type == torch.autograd.DeviceType.CPU]
+            host_top = sorted(host, key=lambda e: e.self_cpu_time_total, reverse=True)[:15]
+            self.summary = {
+                "steps": self.steps,
+                "wall_per_step_s": wall / self.steps,
+                "gpu_kernel_per_step_s": gpu_s / self.steps,
+                "kernel_launches_per_step": sum(e.count for e in kernels) / self.steps,
+                "top_kernels_ms_per_step": [
+                    (e.key[:90], e.self_device_time_total / 1e3 / self.steps, e.count // self.steps) for e in top
+                ],
+                "top_host_ops_ms_per_step": [
+                    (e.key[:90], e.self_cpu_time_total / 1e3 / self.steps, e.count // self.steps) for e in host_top
+                ],
+            }
+            self.profiler = None
+            print("PROFILE " + json.dumps(self.summary), flush=True)
+
+
+def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int = -1, profile: bool = False) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from mrlm_hf import TrajectorySFTConfig, TrajectorySFTTrainer
@@ -210,6 +261,8 @@ def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int =
 
     kind, settings = CONFIGS[name]
     settings = dict(settings)
+    if profile and max_steps <= 0:
+        raise SystemExit("--profile needs --max_steps: the profiled steps run after the timed ones")
     if small:  # a CPU smoke test of the script: small batches, and batches of one shape at that size
         settings["per_device_train_batch_size"] = 4
         settings["pad_to_multiple_of"] = 4 * 1024 if "pad_to_multiple_of" in settings else None
@@ -241,7 +294,7 @@ def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int =
     common = dict(
         output_dir=f"/tmp/bench-{name}",
         num_train_epochs=1,
-        max_steps=max_steps,
+        max_steps=max_steps + (StepProfiler.steps if profile else 0),
         max_length=1024,
         report_to="none",
         save_strategy="no",
@@ -251,16 +304,18 @@ def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int =
         torch_compile=compile_,
         **settings,
     )
-    meter = Meter(warmup)
+    meter = Meter(warmup, stop=max_steps if profile else None)
+    profiler = StepProfiler(start=max_steps) if profile and cuda else None
+    callbacks = [meter] + ([profiler] if profiler else [])
     if kind == "trl":
         args = SFTConfig(completion_only_loss=True, dataloader_num_workers=workers if cuda else 0, **common)
         trainer = SFTTrainer(
-            model, args=args, train_dataset=trl_dataset(data), processing_class=tokenizer(), callbacks=[meter]
+            model, args=args, train_dataset=trl_dataset(data), processing_class=tokenizer(), callbacks=callbacks
         )
     else:
         args = TrajectorySFTConfig(mode="combined", dataloader_num_workers=2 if cuda else 0, **common)
         trainer = TrajectorySFTTrainer(
-            model, args=args, train_dataset=mrlm_dataset(data), processing_class=tokenizer(), callbacks=[meter]
+            model, args=args, train_dataset=mrlm_dataset(data), processing_class=tokenizer(), callbacks=callbacks
         )
     step = trainer.training_step
 
@@ -287,6 +342,7 @@ def run(name: str, rows: int, warmup: int, small: bool = False, max_steps: int =
         "wall_s": total,
         "settings": {**CONFIGS[name][1]},
         **({"cpu_smoke_test_replaced": substituted} if substituted else {}),
+        **({"profile": profiler.summary} if profiler else {}),
     }
 
 
@@ -335,6 +391,7 @@ def run_child(name: str, args: argparse.Namespace, timeout_s: float) -> dict:
     step (how far compilation or training got)."""
     command = [sys.executable, __file__, "--run", name, "--rows", str(args.rows), "--warmup", str(args.warmup)]
     command += ["--max_steps", str(args.max_steps)] + (["--small"] if args.small else [])
+    command += ["--profile"] if args.profile else []
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
@@ -370,9 +427,23 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="compare fast-path and padded losses first")
     parser.add_argument("--out", default=None, help="write the results as JSON here (after every configuration)")
     parser.add_argument("--small", action="store_true", help="a 2-layer model: a smoke test of the script itself")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after --max_steps timed steps, profile 5 more (GPU kernel time against wall time)",
+    )
+    parser.add_argument(
+        "--warm_machine", action="store_true", help="first run the first configuration for 12 steps, not recorded"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="run the configurations this many times, interleaved (run-to-run noise)"
+    )
     args = parser.parse_args()
     if args.run:
-        print("RESULT " + json.dumps(run(args.run, args.rows, args.warmup, args.small, args.max_steps)), flush=True)
+        print(
+            "RESULT " + json.dumps(run(args.run, args.rows, args.warmup, args.small, args.max_steps, args.profile)),
+            flush=True,
+        )
         return
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     results = {"device": device, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "runs": []}
@@ -380,8 +451,13 @@ def main() -> None:
     if args.check:
         results["check"] = check()
         print(json.dumps(results["check"], indent=2), flush=True)
+    if args.warm_machine:  # the first run after a machine starts is slower (kernel caches, clocks): not recorded
+        warm = run_child(args.configs[0], argparse.Namespace(**{**vars(args), "max_steps": 12}), args.timeout_s)
+        results["warm_machine"] = {k: warm.get(k) for k in ("config", "tokens_per_s", "first_step_s", "error")}
     began = time.perf_counter()
-    for name in args.configs:
+    # Rounds alternate the order (A B, B A, ...) so that no configuration always runs in the same position.
+    order = [(r, n) for r in range(args.repeats) for n in (args.configs if r % 2 == 0 else args.configs[::-1])]
+    for round_, name in order:
         timeout_s = args.timeout_s
         if args.budget_s is not None:
             timeout_s = min(timeout_s, args.budget_s - (time.perf_counter() - began))
@@ -389,7 +465,7 @@ def main() -> None:
                 results["runs"].append({"config": name, "skipped": f"not started: budget of {args.budget_s:.0f} s"})
                 print(f"{name:30s} skipped (budget)", flush=True)
                 continue
-        result = run_child(name, args, timeout_s)
+        result = {**run_child(name, args, timeout_s), "round": round_}
         results["runs"].append(result)
         if "error" in result:
             print(
@@ -411,17 +487,24 @@ def main() -> None:
 
 def compare(results: dict) -> None:
     """Ratios of every measured row to TRL's defaults and to TRL's fastest measured configuration (``trl_*``
-    rows that are TRL's own settings: not ``trl_packed_varlen_liger``, which runs mrlm_hf's attention kernel)."""
-    measured = {r["config"]: r for r in results["runs"] if "tokens_per_s" in r}
-    defaults = measured.get("trl_padded_b32")
-    trl_own = [r for n, r in measured.items() if n.startswith("trl_") and "varlen" not in n]
-    best = max(trl_own, key=lambda r: r["tokens_per_s"], default=None)
-    results["best_trl_config"] = best["config"] if best else None
-    for r in measured.values():
-        if defaults:
-            r["ratio_vs_trl_defaults"] = r["tokens_per_s"] / defaults["tokens_per_s"]
+    rows that are TRL's own settings: not ``trl_packed_varlen_liger``, which runs mrlm_hf's attention kernel).
+    A configuration run several times (``--repeats``) is compared by its mean tokens/s, kept in ``mean_tokens_per_s``."""
+    by_config: dict[str, list[float]] = {}
+    for r in results["runs"]:
+        if "tokens_per_s" in r:
+            by_config.setdefault(r["config"], []).append(r["tokens_per_s"])
+    mean = {name: sum(v) / len(v) for name, v in by_config.items()}
+    results["mean_tokens_per_s"] = mean
+    trl_own = [n for n in mean if n.startswith("trl_") and "varlen" not in n]
+    best = max(trl_own, key=mean.get, default=None)
+    results["best_trl_config"] = best
+    for r in results["runs"]:
+        if "tokens_per_s" not in r:
+            continue
+        if "trl_padded_b32" in mean:
+            r["ratio_vs_trl_defaults"] = mean[r["config"]] / mean["trl_padded_b32"]
         if best:
-            r["ratio_vs_best_trl"] = r["tokens_per_s"] / best["tokens_per_s"]
+            r["ratio_vs_best_trl"] = mean[r["config"]] / mean[best]
 
 
 if __name__ == "__main__":

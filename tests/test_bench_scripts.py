@@ -189,3 +189,16 @@ def test_headline_ratio_is_against_trls_fastest_own_configuration():
     assert results["best_trl_config"] == "trl_packed_flex_liger"
     assert runs[0]["ratio_vs_best_trl"] == pytest.approx(1.5) and runs[0]["ratio_vs_trl_defaults"] == pytest.approx(5)
     assert "ratio_vs_best_trl" not in runs[4]
+
+
+def test_repeated_configurations_are_compared_by_their_mean():
+    runs = [
+        {"config": "mrlm_gpu_defaults", "tokens_per_s": 140.0, "round": 0},
+        {"config": "trl_packed_flex_liger", "tokens_per_s": 90.0, "round": 0},
+        {"config": "mrlm_gpu_defaults", "tokens_per_s": 160.0, "round": 1},
+        {"config": "trl_packed_flex_liger", "tokens_per_s": 110.0, "round": 1},
+    ]
+    results = {"runs": runs}
+    train_throughput.compare(results)
+    assert results["mean_tokens_per_s"] == {"mrlm_gpu_defaults": 150.0, "trl_packed_flex_liger": 100.0}
+    assert [r["ratio_vs_best_trl"] for r in runs] == pytest.approx([1.5, 1.0, 1.5, 1.0])
