@@ -111,7 +111,7 @@ def main() -> None:
         data_seed=0,
         dataloader_num_workers=2,
         mode="combined",
-        gradient_checkpointing=args.gradient_checkpointing,
+        activation_checkpointing=args.gradient_checkpointing,
         fast_gpu_defaults=not args.gradient_checkpointing,
         packing=True,
         ddp_find_unused_parameters=True if args.find_unused_parameters else None,  # None: the library's default

@@ -81,7 +81,7 @@ def run(kind: str, args, tok, dataset) -> dict:
         temperature=1.0,
         bf16=CUDA,
         use_cpu=not CUDA,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         logging_steps=1,
         save_strategy="no",
         report_to="none",

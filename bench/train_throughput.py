@@ -38,11 +38,11 @@ from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM,
 
 PEAK_FLOPS = 989e12  # H100 SXM dense bf16
 
-FAST = {"per_device_train_batch_size": 32, "packing": True, "gradient_checkpointing": False, "fast_gpu_defaults": False}
+FAST = {"per_device_train_batch_size": 32, "packing": True, "activation_checkpointing": False, "fast_gpu_defaults": False}
 # TRL's fast settings: packing (bfd, which makes batches padding-free), no activation checkpointing, a data loader
 # with workers like mrlm_hf's; "pad_to_multiple_of" = 32 x 1024 gives every padding-free batch one shape, so that
 # torch.compile compiles once.
-TRL_FAST = {"per_device_train_batch_size": 32, "packing": True, "gradient_checkpointing": False, "workers": 2}
+TRL_FAST = {"per_device_train_batch_size": 32, "packing": True, "activation_checkpointing": False, "workers": 2}
 ONE_SHAPE = {"pad_to_multiple_of": 32 * 1024}
 CONFIGS = {
     # name: (trainer, settings). "attn"/"liger"/"compile"/"workers" are applied by this script; the rest are

@@ -186,7 +186,7 @@ def train_once(args, tokenizer, tokenized, tokens: int, batch_size: int, gpu: bo
         per_device_train_batch_size=batch_size,
         report_to="none",
         save_strategy="no",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         max_length=8192 if args.model == "bench" else None,  # the GPU defaults pack rows of max_length
         logging_steps=1000,
         disable_tqdm=True,

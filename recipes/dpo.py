@@ -109,7 +109,7 @@ RECIPE_DEFAULTS = {
     "warmup_steps": 4,
     "logging_steps": 5,
     "save_strategy": "no",
-    "gradient_checkpointing": False,
+    "activation_checkpointing": False,
     "max_length": 512,
     "report_to": "none",
     "beta": 0.1,

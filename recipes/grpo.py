@@ -85,7 +85,7 @@ RECIPE_DEFAULTS = {
     "learning_rate": 1e-4,
     "logging_steps": 1,
     "save_strategy": "no",
-    "gradient_checkpointing": False,
+    "activation_checkpointing": False,
     "report_to": "none",
     "bf16": None,
 }

@@ -148,7 +148,7 @@ def _trainer(tokenizer, pairs, tmp_path):
         bf16=False,
         max_steps=1,
         per_device_train_batch_size=2,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         report_to="none",
         max_length=None,
     )

@@ -33,7 +33,7 @@ def trainer(out, callbacks=()):
         use_cpu=True,
         seed=0,
         logging_steps=1,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
     )
     model = build_model(tokenizer, hidden_size=32, intermediate_size=64, seed=0)
     return TrajectorySFTTrainer(

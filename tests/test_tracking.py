@@ -30,7 +30,7 @@ def test_per_objective_metrics_reach_tensorboard(tmp_path):
         per_device_train_batch_size=4,
         per_device_eval_batch_size=4,
         save_strategy="no",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         use_cpu=True,
     )
     trainer = TrajectorySFTTrainer(
