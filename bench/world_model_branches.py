@@ -42,16 +42,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import proof_of_learning as pol  # noqa: E402  (build, train: the tokenizer, the tiny model, the trainer settings)
-from datasets import Dataset, concatenate_datasets, disable_progress_bars  # noqa: E402
+from datasets import Dataset, disable_progress_bars  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
+from world_model import ARMS, arm_transitions, held_out_transitions, world_model_data  # noqa: E402  (the data)
 
-from mrlm_hf import ExpertPolicy, RandomPolicy, TransformersPolicy, collect_trajectories  # noqa: E402
-from mrlm_hf.branches import collect_branches  # noqa: E402
+from mrlm_hf import ExpertPolicy, RandomPolicy, TransformersPolicy  # noqa: E402
 from mrlm_hf.chat import trajectory_messages  # noqa: E402
-from mrlm_hf.data import to_transitions, truncate_history  # noqa: E402
+from mrlm_hf.data import truncate_history  # noqa: E402
 from mrlm_hf.evaluation import EVAL_SEED, _generate_observations, evaluate_world_model  # noqa: E402
 
-ARMS = ("expert_only", "expert_plus_branches")
 DEFAULTS: dict[str, Any] = {
     "env": "gridworld",
     "env_kwargs": {"size": 5, "difficulty": 0, "max_turns": 15},
@@ -73,24 +72,9 @@ DEFAULTS: dict[str, Any] = {
 
 
 def training_data(settings: dict[str, Any]) -> tuple[Dataset, Dataset]:
-    """(the arm's transitions, the tokenizer's corpus: expert episodes plus 50 random ones, the same in every arm)."""
-    env, env_kwargs = settings["env"], settings["env_kwargs"]
-    expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
-    data = to_transitions(expert)
-    if settings["arm"] == "expert_plus_branches":
-        data = concatenate_datasets(
-            [data, collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])]
-        )
-    random_episodes = collect_trajectories(
-        env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
-    )
-    return data, concatenate_datasets([expert, random_episodes])
-
-
-def held_out(settings: dict[str, Any], policy: Any) -> Dataset:
-    """Up to ``eval_transitions`` transitions of ``eval_episodes`` held-out episodes, a fixed sample over all steps."""
-    transitions = to_transitions(pol.held_out_episodes(settings, policy)).shuffle(seed=0)
-    return transitions.select(range(min(settings["eval_transitions"], len(transitions))))
+    """(the arm's transitions, the tokenizer's corpus), from ``examples/world_model.py``: the same in every arm."""
+    expert, branches, corpus = world_model_data(settings, with_branches=settings["arm"] == "expert_plus_branches")
+    return arm_transitions(settings["arm"], expert, branches), corpus
 
 
 def diagnose(model: Any, tokenizer: Any, transitions: Dataset, train: Dataset, settings: dict[str, Any]) -> dict:
@@ -138,7 +122,7 @@ def run(settings: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"train_rows": len(data), "train_seconds": round(time.time() - start, 1)}
     result["final_train_loss_wm"] = pol.last_logged(trainer, "loss_wm")
     for split, policy in (("random", RandomPolicy(EVAL_SEED)), ("expert", ExpertPolicy())):
-        transitions = held_out(settings, policy)
+        transitions = held_out_transitions(settings, policy)
         stats = evaluate_world_model(
             trainer.model,
             tokenizer,

@@ -20,11 +20,13 @@ max_turns 15), trained on transitions (``mode="world_model"``):
 
 Both are trained and scored on the last ``history`` observations (``truncate_history``; 1 by default: a gridworld
 observation is the whole state), by next-observation exact match (``evaluate_world_model``) on held-out
-random-policy and expert transitions (seeds from ``EVAL_SEED``), and used as the model of a one-step
+random-policy and expert transitions (``eval_transitions`` sampled from ``eval_episodes`` episodes, seeds from
+``EVAL_SEED``), and used as the model of a one-step
 ``LookaheadPolicy`` over the four moves (score: predicted reward plus minus the BFS distance to the goal in the
 predicted grid), played on held-out episodes against ``RandomPolicy``, with the model calls per action. The
 recorded exact-match figures (99.7% with depth-3 branches against 20.6% expert-only, three seeds) come from
-``bench/world_model_branches.py``, the same training with per-step and per-error diagnostics (``bench/RESULTS.md``).
+``bench/world_model_branches.py``, one arm per run on the data of ``world_model_data`` and ``held_out_transitions``
+below, with per-step and per-error diagnostics (``bench/RESULTS.md``).
 
 ``lookahead``: gridworld with walls (5x5, difficulty 1, max_turns 15), where behavioral cloning plateaus. From
 ``num_expert`` expert episodes and their ``collect_branches(expert, RandomPolicy(0), k, depth)`` branches (world-model
@@ -62,7 +64,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import proof_of_learning as pol  # noqa: E402  (its data, model and training settings)
-from datasets import concatenate_datasets, disable_progress_bars  # noqa: E402
+from datasets import Dataset, concatenate_datasets, disable_progress_bars  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from mrlm_hf import (  # noqa: E402
@@ -82,12 +84,12 @@ from mrlm_hf.planning import LookaheadPolicy, gridworld_value  # noqa: E402
 from mrlm_hf.simulator import ModelPredictor  # noqa: E402
 
 SETTINGS: dict[str, Any] = {
-    **pol.CLAIMS["gridworld-wm"],
+    **{k: v for k, v in pol.CLAIMS["gridworld-wm"].items() if k != "eval_trajectories"},
+    "eval_episodes": 64,  # held-out episodes whose transitions are sampled (eval_transitions of them)
     "branches_k": 3,
     "branch_depth": 3,  # branches go on with the random policy: the data shows what follows a random move
     "history": 1,  # a gridworld observation is the whole state: the last one is all a world model needs
     "steps": 3000,
-    "eval_trajectories": 64,
     "eval_transitions": 256,
     "plan_episodes": 64,
 }
@@ -123,58 +125,64 @@ LOOKAHEAD_SETTINGS: dict[str, Any] = {
 }
 
 
-def measure(settings: dict[str, Any]) -> dict[str, Any]:
+ARMS = ("expert_only", "expert_plus_branches")
+
+
+def world_model_data(settings: dict[str, Any], with_branches: bool = True) -> tuple[Dataset, Dataset | None, Dataset]:
+    """(``num_expert`` expert episodes; their ``collect_branches(expert, RandomPolicy(0), branches_k, branch_depth)``
+    rows, or None; the tokenizer's corpus: the expert episodes plus 50 random ones, so that it also sees bumps into
+    walls). The same data for every arm, mode and script (``bench/world_model_branches.py`` too)."""
     env, env_kwargs = settings["env"], settings["env_kwargs"]
     expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
-    branches = collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])
-    history = settings["history"]
-    datasets = {
-        "expert_only": truncate_history(to_transitions(expert), history),
-        "expert_plus_branches": truncate_history(concatenate_datasets([to_transitions(expert), branches]), history),
-    }
-    corpus = concatenate_datasets(
-        [
-            expert,
-            collect_trajectories(
-                env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
-            ),
-        ]
+    branches = None
+    if with_branches:
+        branches = collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])
+    random_episodes = collect_trajectories(
+        env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
     )
-    n = settings["eval_trajectories"]
+    return expert, branches, concatenate_datasets([expert, random_episodes])
+
+
+def arm_transitions(arm: str, expert: Dataset, branches: Dataset | None) -> Dataset:
+    """An arm's world-model training rows: expert transitions, plus the branch rows for ``expert_plus_branches``."""
+    if arm == "expert_only":
+        return to_transitions(expert)
+    return concatenate_datasets([to_transitions(expert), branches])
+
+
+def held_out_transitions(settings: dict[str, Any], policy: Any) -> Dataset:
+    """Up to ``eval_transitions`` transitions of ``eval_episodes`` held-out episodes of ``policy`` (seeds from
+    ``EVAL_SEED``): a fixed sample over all steps, not the first steps of the first episodes."""
+    transitions = to_transitions(pol.held_out_episodes(settings, policy)).shuffle(seed=0)
+    return transitions.select(range(min(settings["eval_transitions"], len(transitions))))
+
+
+def measure(settings: dict[str, Any]) -> dict[str, Any]:
+    env, env_kwargs = settings["env"], settings["env_kwargs"]
+    arms = [settings["data"]] if settings.get("data") else list(ARMS)  # one arm only: runs in parallel processes
+    expert, branches, corpus = world_model_data(settings, with_branches="expert_plus_branches" in arms)
+    history = settings["history"]
     held_out = {
-        "random": collect_trajectories(
-            env, RandomPolicy(EVAL_SEED), n, env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False
-        ),
-        "expert": collect_trajectories(env, ExpertPolicy(), n, env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False),
+        "random": held_out_transitions(settings, RandomPolicy(EVAL_SEED)),
+        "expert": held_out_transitions(settings, ExpertPolicy()),
     }
-    if settings.get("data"):  # one of the two data sets only (runs in parallel processes)
-        datasets = {settings["data"]: datasets[settings["data"]]}
-    results: dict[str, Any] = {
-        "data": {name: len(d) for name, d in datasets.items()},
-        "random_policy": _rounded(
-            trajectory_stats(
-                collect_trajectories(
-                    env,
-                    RandomPolicy(EVAL_SEED),
-                    settings["plan_episodes"],
-                    env_kwargs=env_kwargs,
-                    seed=EVAL_SEED,
-                    progress=False,
-                )
-            )
-        ),
-    }
-    for name, data in datasets.items():
+    played_randomly = collect_trajectories(
+        env, RandomPolicy(EVAL_SEED), settings["plan_episodes"], env_kwargs=env_kwargs, seed=EVAL_SEED, progress=False
+    )
+    results: dict[str, Any] = {"data": {}, "random_policy": _rounded(trajectory_stats(played_randomly))}
+    for arm in arms:
+        data = truncate_history(arm_transitions(arm, expert, branches), history)
+        results["data"][arm] = len(data)
         tokenizer, model = pol.build(corpus, settings)  # same seed: the same tokenizer and initial weights
         start = time.time()
         trainer = pol.train(model, tokenizer, data, "world_model", settings)
         run: dict[str, Any] = {"train_seconds": round(time.time() - start, 1)}
-        for split, trajectories in held_out.items():
+        for split, transitions in held_out.items():
             stats = evaluate_world_model(
                 trainer.model,
                 tokenizer,
-                trajectories,
-                max_transitions=settings["eval_transitions"],
+                transitions,
+                max_transitions=len(transitions),
                 max_new_tokens=settings["max_new_tokens"],
                 history=history,
             )
@@ -188,7 +196,7 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
         )
         run["lookahead"] = {**_rounded(trajectory_stats(played)), "model_calls_per_action": planner.calls_per_action()}
         run["final_train_loss_wm"] = pol.last_logged(trainer, "loss_wm")
-        results[name] = run
+        results[arm] = run
     return results
 
 
@@ -196,14 +204,9 @@ def lookahead(settings: dict[str, Any]) -> dict[str, Any]:
     """Lookahead vs the same policy model alone, and a world-model phase then BC vs BC alone; see the
     module docstring."""
     env, env_kwargs = settings["env"], settings["env_kwargs"]
-    expert = collect_trajectories(env, ExpertPolicy(), settings["num_expert"], env_kwargs=env_kwargs, progress=False)
-    branches = collect_branches(expert, RandomPolicy(0), k=settings["branches_k"], depth=settings["branch_depth"])
+    expert, branches, corpus = world_model_data(settings)
     history = settings["history"]
-    wm_data = truncate_history(concatenate_datasets([to_transitions(expert), branches]), history)
-    random_corpus = collect_trajectories(
-        env, RandomPolicy(1), 50, env_kwargs=env_kwargs, seed=settings["num_expert"], progress=False
-    )
-    corpus = concatenate_datasets([expert, random_corpus])  # the tokenizer also sees bumps into walls
+    wm_data = truncate_history(arm_transitions("expert_plus_branches", expert, branches), history)
     bc_steps, wm_phase = settings["bc_steps"], round(settings["wm_phase_fraction"] * settings["bc_steps"])
 
     def trained(
