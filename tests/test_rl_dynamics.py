@@ -407,25 +407,35 @@ def test_environment_tokens_whose_logps_drifted_leave_the_gradient_finite_and_un
     torch.testing.assert_close(drifted, on_policy, rtol=1e-5, atol=1e-7)
 
 
-def test_the_first_nonfinite_gradient_can_be_saved_for_a_replay(tmp_path):
-    """save_nonfinite_batch: the poisoned step's micro-batch and the weights before that step are saved (once),
-    exactly what the trainer used, and a fresh trainer can compute the loss on them."""
-    from transformers import AutoModelForCausalLM
-
+def poisoned_trainer(tmp_path, poisoned_backwards, **kwargs):
+    """A tiny GRPO run on probe_rl whose embedding gradient is NaN at the backward passes numbered in
+    ``poisoned_backwards`` (1-based; None: every one). Returns (trainer, model, tokenizer, dataset, backward count)."""
     tokenizer = make_tokenizer("chatml")
     rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
     rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
     dataset = env_prompt_dataset("probe_rl", 8, seed=0)
     model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
-    args = config(tmp_path, max_steps=3, learning_rate=1e-2, save_nonfinite_batch=True)
-    trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
-    backwards, seen, before = [0], [], []
+    trainer = EnvGRPOTrainer(model, config(tmp_path, **kwargs), dataset, tokenizer, rollout=rollout)
+    backwards = [0]
 
     def poison(grad):
         backwards[0] += 1
-        return grad * float("nan") if backwards[0] in (2, 3) else grad
+        poisoned = poisoned_backwards is None or backwards[0] in poisoned_backwards
+        return grad * float("nan") if poisoned else grad
 
     model.get_input_embeddings().weight.register_hook(poison)
+    return trainer, model, tokenizer, dataset, backwards
+
+
+def test_the_first_nonfinite_gradient_can_be_saved_for_a_replay(tmp_path):
+    """save_nonfinite_batch: the poisoned step's micro-batch and the weights before that step are saved (once),
+    exactly what the trainer used, and a fresh trainer can compute the loss on them."""
+    from transformers import AutoModelForCausalLM
+
+    trainer, model, tokenizer, dataset, _ = poisoned_trainer(
+        tmp_path, (2, 3), max_steps=3, learning_rate=1e-2, save_nonfinite_batch=True
+    )
+    seen, before = [], []
     original = trainer.compute_loss
 
     def recorded(model, inputs, *rest, **kwargs):
@@ -456,21 +466,10 @@ def test_a_nonfinite_gradient_skips_the_step_and_keeps_the_weights(tmp_path, gua
     nonfinite_grad_steps) and training goes on; without it (0) the NaN reaches the weights."""
     from transformers import TrainerCallback
 
-    tokenizer = make_tokenizer("chatml")
-    rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
-    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
-    dataset = env_prompt_dataset("probe_rl", 8, seed=0)
-    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
-    args = config(tmp_path, max_steps=3, learning_rate=1e-2, max_nonfinite_grad_steps=guard)
-    trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
+    trainer, model, *_, backwards = poisoned_trainer(
+        tmp_path, (2,), max_steps=3, learning_rate=1e-2, max_nonfinite_grad_steps=guard
+    )
     weight = model.get_input_embeddings().weight
-    backwards = [0]
-
-    def poison(grad):
-        backwards[0] += 1
-        return grad * float("nan") if backwards[0] == 2 else grad
-
-    weight.register_hook(poison)
     snapshots = []
 
     class Snapshot(TrainerCallback):
@@ -491,13 +490,6 @@ def test_a_nonfinite_gradient_skips_the_step_and_keeps_the_weights(tmp_path, gua
 
 
 def test_consecutive_nonfinite_gradients_stop_training(tmp_path):
-    tokenizer = make_tokenizer("chatml")
-    rollout = MultiTurnRollout(tokenizer, max_completion_length=64)
-    rollout.generate = digit_policy(tokenizer, rollout, lambda call, i: [1, 2, 2, 5][i])
-    dataset = env_prompt_dataset("probe_rl", 8, seed=0)
-    model = build_model(tokenizer, hidden_size=16, intermediate_size=32)
-    args = config(tmp_path, max_steps=4, max_nonfinite_grad_steps=2)
-    trainer = EnvGRPOTrainer(model, args, dataset, tokenizer, rollout=rollout)
-    model.get_input_embeddings().weight.register_hook(lambda grad: grad * float("nan"))
+    trainer, *_ = poisoned_trainer(tmp_path, None, max_steps=4, max_nonfinite_grad_steps=2)
     with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
         trainer.train()
