@@ -84,6 +84,18 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
+def untrained_start_note(model_args: Any, stage: str) -> str | None:
+    """What to run instead when an RL or DPO recipe started from the untrained tiny default (None otherwise): such a
+    model rarely writes a valid action, so its episodes seldom differ in return and held-out success stays near 0."""
+    if model_args.model_name_or_path:
+        return None
+    return (
+        f"{stage} started from an untrained tiny model, which rarely writes a valid action: there is little to "
+        "prefer or reinforce, so held-out success stays near 0. This run shows the mechanics. For an agent that "
+        "improves, run `python recipes/sft.py` first and pass `--model_name_or_path outputs/sft-default`."
+    )
+
+
 def save_trained_model(trainer: Any, tokenizer: Any, output_dir: str, *, merge_lora: bool = False) -> None:
     """Save the trained model in standard Hugging Face format (gathered from FSDP shards); with ``merge_lora`` (a
     peft model), also the base model with the adapter merged, in ``output_dir/merged``."""

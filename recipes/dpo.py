@@ -46,6 +46,7 @@ from mrlm_hf.models import (  # noqa: E402
     load_model_and_tokenizer,
     save_trained_model,
     trajectory_texts,
+    untrained_start_note,
 )
 
 POLICIES = ["model", "mixture", "random", "expert"]
@@ -238,6 +239,7 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
         "return_after": after["mean_return"],
         "eval_seed": EVAL_SEED,
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+        "note": untrained_start_note(model_args, "DPO"),
     }
     if state.is_main_process:
         save_preference_pairs(pairs, Path(args.output_dir) / "preference_pairs")
@@ -246,6 +248,8 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
         (Path(args.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
         (Path(args.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         print(json.dumps(summary, indent=2))
+        if summary["note"]:
+            print(summary["note"])
     return summary
 
 

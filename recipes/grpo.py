@@ -33,6 +33,7 @@ from mrlm_hf.models import (  # noqa: E402
     load_model_and_tokenizer,
     save_trained_model,
     trajectory_texts,
+    untrained_start_note,
 )
 from mrlm_hf.rl import (  # noqa: E402
     EnvGRPOConfig,
@@ -179,6 +180,7 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
         "success_curve": [
             [h["step"], h["eval_env_success_rate"]] for h in trainer.state.log_history if "eval_env_success_rate" in h
         ],
+        "note": untrained_start_note(model_args, "RLOO" if rloo else "GRPO"),
     }
     if state.is_main_process:
         unwrapped = trainer.accelerator.unwrap_model(trainer.model)
@@ -190,6 +192,8 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
         (Path(args.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
         (Path(args.output_dir) / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         print(json.dumps(summary, indent=2))
+        if summary["note"]:
+            print(summary["note"])
     return summary
 
 

@@ -43,7 +43,7 @@ def test_two_step_smoke_run_and_a_second_stage_loads_the_model(tmp_path):
     out = tmp_path / "first"
     assert summary["num_pairs"] >= 2 and summary["mean_return_gap"] > 0
     assert 0.0 <= summary["success_before"] <= 1.0 and 0.0 <= summary["success_after"] <= 1.0
-    assert "eval_rewards/accuracies" in summary
+    assert "eval_rewards/accuracies" in summary and "recipes/sft.py" in summary["note"]
     pairs = load_preference_pairs(out / "preference_pairs")
     assert pairs.features == PREFERENCE_FEATURES and len(pairs) == summary["num_pairs"]
     assert all(c > r for c, r in zip(pairs["chosen_return"], pairs["rejected_return"]))
@@ -65,5 +65,5 @@ def test_two_step_smoke_run_and_a_second_stage_loads_the_model(tmp_path):
         str(out / "preference_pairs"),
         *small,
     )
-    assert second["num_pairs"] == summary["num_pairs"] and second["sampling_policy"] is None
+    assert second["num_pairs"] == summary["num_pairs"] and second["sampling_policy"] is None and second["note"] is None
     assert second["success_before"] == summary["success_after"]  # it started from the first stage's weights

@@ -48,6 +48,7 @@ def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trainer"] == "grpo" and summary["sft_weight"] == 0.5 and summary["max_steps"] == 2
     assert "after_success_rate" in summary and summary["env_kwargs"]["max_turns"] == 3
+    assert "recipes/sft.py" in summary["note"]  # the untrained default says what to run for a real gain
     logs = json.loads((out / "log_history.json").read_text())
     steps = [h for h in logs if "loss" in h]
     assert len(steps) == 2 and all("sft/nll" in h and "rewards/episode_return_reward/mean" in h for h in steps)
@@ -60,7 +61,7 @@ def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(t
         "--model_name_or_path", str(out), "--max_completion_length", "8", "--eval_every", "1",
     )  # fmt: skip
     summary = json.loads((rloo / "summary.json").read_text())
-    assert summary["trainer"] == "rloo" and summary["last_reward"] is not None
+    assert summary["trainer"] == "rloo" and summary["last_reward"] is not None and summary["note"] is None
     logs = json.loads((rloo / "log_history.json").read_text())
     assert any("rewards/env_reward/mean" in h for h in logs)
     assert_success_curve(rloo, [1])
