@@ -5,6 +5,7 @@
 # and writes its JSON as it goes, so a step cut short keeps what it measured.
 #     OUT=/path/to/dir bash bench/issue14_single_gpu.sh          (from the repository root, PYTHONPATH=$PWD)
 #     STEPS="train rollouts" OUT=... bash bench/issue14_single_gpu.sh      (training then rollouts: at most 7.9 min)
+#     STEPS=nonblocking OUT=... bash bench/issue14_single_gpu.sh           (blocking vs non-blocking copies: 9 min)
 set -u
 OUT=${OUT:?set OUT to the output directory}
 STEPS=" ${STEPS:-train rollouts agent scaling} "
@@ -17,6 +18,15 @@ if [[ $STEPS == *" train "* ]]; then
     timeout $(( ${TRAIN_S:-235} + 10 )) $PY bench/train_throughput.py --max_steps 30 --warmup 10 \
         --timeout_s "${TRAIN_CONFIG_S:-85}" --budget_s "${TRAIN_S:-235}" --out "$OUT/train.json" > "$OUT/train.log" 2>&1
     echo "train_throughput rc=$?"
+fi
+if [[ $STEPS == *" nonblocking "* ]]; then
+    # Does copying batches without waiting for the GPU close the 12-14% of each step it idles? Ours and TRL + varlen,
+    # each both ways, twice in alternating order after a warm-up run, with a 5-step profile after the timed steps.
+    timeout $(( ${NONBLOCKING_S:-500} + 30 )) $PY bench/train_throughput.py --configs mrlm_gpu_defaults \
+        mrlm_gpu_defaults_nonblocking trl_packed_varlen_liger trl_packed_varlen_liger_nonblocking --repeats 2 \
+        --warm_machine --max_steps 40 --warmup 10 --profile --timeout_s 110 --budget_s "${NONBLOCKING_S:-500}" \
+        --out "$OUT/train_nonblocking.json" > "$OUT/train_nonblocking.log" 2>&1
+    echo "train_throughput (non-blocking) rc=$?"
 fi
 if [[ $STEPS == *" rollouts "* ]]; then
     # No measurement starts after ROLLOUT_BUDGET_S; the one running then may take up to ROLLOUT_S.
