@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from trl import SFTConfig
 
@@ -308,6 +309,7 @@ class TrajectorySFTConfig(SFTConfig):
             self.eval_max_new_tokens = self.collect_max_new_tokens
         if self.eval_max_new_tokens < 1:
             raise ValueError(f"eval_max_new_tokens must be >= 1; got {self.eval_max_new_tokens}.")
+        resolve_activation_checkpointing(self)
         self._choose_unset_defaults()
         if self.bf16 is None and not self.fp16:
             import torch
@@ -345,6 +347,28 @@ class TrajectorySFTConfig(SFTConfig):
 
 
 _LOGGED: set[str] = set()
+
+
+CHECKPOINTING_ALIAS_HELP = (
+    "Deprecated alias of activation_checkpointing (transformers 5.24); with neither set, checkpointing is on (TRL's "
+    "default)."
+)
+
+
+def resolve_activation_checkpointing(config: Any, default: bool | None = None) -> None:
+    """Call before ``TrainingArguments.__post_init__``. transformers 5.24 renamed ``gradient_checkpointing`` to
+    ``activation_checkpointing`` and drops the old name without a word whenever the new one is set (a recipe's
+    defaults set it): a different value under the old name is refused here instead. With neither set, ``default``
+    (when not None) is used."""
+    old, new = config.gradient_checkpointing, config.activation_checkpointing
+    if old is not None and new is not None and bool(old) != bool(new):
+        raise ValueError(
+            f"gradient_checkpointing={old} and activation_checkpointing={new} disagree (the second may be a recipe "
+            "default). gradient_checkpointing is transformers' deprecated name, ignored when activation_checkpointing "
+            f"is set: set activation_checkpointing instead (--activation_checkpointing {str(bool(old)).lower()})."
+        )
+    if old is None and new is None and default is not None:
+        config.activation_checkpointing = default
 
 
 def _log_once(message: str) -> None:

@@ -39,6 +39,7 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
+from mrlm_hf.config import CHECKPOINTING_ALIAS_HELP, resolve_activation_checkpointing
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
 from mrlm_hf.rollout import map_envs
@@ -469,8 +470,13 @@ class EnvGRPOConfig(GRPOConfig):
     )
     sft_max_length: int | None = field(default=1024, metadata={"help": "Demonstration tokenization max_length."})
 
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": CHECKPOINTING_ALIAS_HELP, "nargs": "?", "const": True}
+    )
+
     def __post_init__(self) -> None:
         _default_bf16(self)
+        resolve_activation_checkpointing(self, default=True)  # TRL's default, on
         if self.sft_weight < 0:
             raise ValueError(f"sft_weight must be >= 0; got {self.sft_weight}.")
         if self.max_nonfinite_grad_steps < 0:
@@ -482,8 +488,13 @@ class EnvGRPOConfig(GRPOConfig):
 class EnvRLOOConfig(RLOOConfig):
     """``RLOOConfig`` whose ``bf16`` default follows the machine (TRL's default, True, raises on a CPU)."""
 
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": CHECKPOINTING_ALIAS_HELP, "nargs": "?", "const": True}
+    )
+
     def __post_init__(self) -> None:
         _default_bf16(self)
+        resolve_activation_checkpointing(self, default=True)  # TRL's default, on
         super().__post_init__()
 
 

@@ -40,6 +40,7 @@ from mrlm_hf import (  # noqa: E402
     save_preference_pairs,
     save_trajectories,
 )
+from mrlm_hf.config import CHECKPOINTING_ALIAS_HELP, resolve_activation_checkpointing  # noqa: E402
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
@@ -100,6 +101,20 @@ class PreferenceArguments(TinyModelArguments):
     )
 
 
+@dataclass
+class RecipeDPOConfig(DPOConfig):
+    """TRL's ``DPOConfig``; a deprecated ``gradient_checkpointing`` that disagrees with ``activation_checkpointing``
+    (this recipe's default) is refused instead of dropped, as in mrlm_hf's own configs."""
+
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": CHECKPOINTING_ALIAS_HELP, "nargs": "?", "const": True}
+    )
+
+    def __post_init__(self) -> None:
+        resolve_activation_checkpointing(self, default=True)
+        super().__post_init__()
+
+
 # Defaults of the embedded run; a YAML file or flags override any of them.
 RECIPE_DEFAULTS = {
     "output_dir": "outputs/dpo-default",
@@ -155,7 +170,7 @@ def make_policy(name: str, env_args: PreferenceArguments, model: Any, tokenizer:
     return ExpertPolicy() if name == "expert" else RandomPolicy(seed)
 
 
-def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig) -> dict:
+def main(env_args: PreferenceArguments, args: RecipeDPOConfig, model_args: ModelConfig) -> dict:
     state = PartialState(cpu=args.use_cpu)  # the same process layout the Trainer will use
     env_kwargs = env_args.env_kwargs if isinstance(env_args.env_kwargs, dict) else json.loads(env_args.env_kwargs)
     branch_steps = [int(k) for k in str(env_args.branch_steps).split(",") if k.strip()]
@@ -254,7 +269,7 @@ def main(env_args: PreferenceArguments, args: DPOConfig, model_args: ModelConfig
 
 
 def make_parser() -> TrlParser:
-    parser = TrlParser((PreferenceArguments, DPOConfig, ModelConfig))
+    parser = TrlParser((PreferenceArguments, RecipeDPOConfig, ModelConfig))
     parser.set_defaults(**RECIPE_DEFAULTS)
     return parser
 

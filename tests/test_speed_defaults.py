@@ -40,6 +40,53 @@ def test_fast_gpu_defaults_fill_only_unset_flags(tmp_path, cuda_machine):
     assert off.packing is False and off.activation_checkpointing is True  # TRL's defaults
 
 
+def rl_and_recipe_configs():
+    """The other configs that take the checkpointing names: GRPO, RLOO, and the DPO recipe's."""
+    from pathlib import Path
+
+    from mrlm_hf.rl import EnvGRPOConfig, EnvRLOOConfig
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
+    from dpo import RecipeDPOConfig
+
+    return [EnvGRPOConfig, EnvRLOOConfig, RecipeDPOConfig]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_rl_configs_keep_trls_checkpointing_default_without_the_deprecation_warning(tmp_path, index):
+    cls = rl_and_recipe_configs()[index]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        assert cls(output_dir=str(tmp_path), use_cpu=True, bf16=False).activation_checkpointing is True  # TRL's
+        off = cls(output_dir=str(tmp_path), use_cpu=True, bf16=False, activation_checkpointing=False)
+    assert off.activation_checkpointing is False and off.gradient_checkpointing is False
+    with pytest.warns(FutureWarning, match="gradient_checkpointing"):  # the old name alone still works
+        assert (
+            cls(
+                output_dir=str(tmp_path), use_cpu=True, bf16=False, gradient_checkpointing=False
+            ).activation_checkpointing
+            is False
+        )
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_deprecated_checkpointing_flag_that_disagrees_is_refused_not_dropped(tmp_path, index):
+    """A recipe's default sets activation_checkpointing; transformers would then drop --gradient_checkpointing."""
+    cls = [TrajectorySFTConfig, *rl_and_recipe_configs()][index]
+    with pytest.raises(ValueError, match="--activation_checkpointing true"):
+        cls(
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            bf16=False,
+            activation_checkpointing=False,
+            gradient_checkpointing=True,
+        )
+    agreed = cls(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, activation_checkpointing=True, gradient_checkpointing=True
+    )
+    assert agreed.activation_checkpointing is True
+
+
 def test_cpu_keeps_trls_defaults(tmp_path):
     args = config(tmp_path, use_cpu=True)
     assert args.packing is False and args.activation_checkpointing is True
