@@ -84,6 +84,17 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
+def end_processes() -> None:
+    """End a recipe's run: wait for every process, then tear the process group down. Left to interpreter shutdown,
+    the collective backend's threads can abort a rank (``terminate called without an active exception``) after a run
+    that succeeded."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    state.wait_for_everyone()
+    state.destroy_process_group()
+
+
 def untrained_start_note(model_args: Any, stage: str) -> str | None:
     """What to run instead when an RL or DPO recipe started from the untrained tiny default (None otherwise): such a
     model rarely writes a valid action, so its episodes seldom differ in return and held-out success stays near 0."""

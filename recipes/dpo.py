@@ -44,6 +44,7 @@ from mrlm_hf.config import CHECKPOINTING_ALIAS_HELP, resolve_activation_checkpoi
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
+    end_processes,
     load_model_and_tokenizer,
     save_trained_model,
     trajectory_texts,
@@ -276,3 +277,4 @@ def make_parser() -> TrlParser:
 
 if __name__ == "__main__":
     main(*make_parser().parse_args_and_config())
+    end_processes()

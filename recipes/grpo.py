@@ -30,6 +30,7 @@ from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, load_tr
 from mrlm_hf.callbacks import LearningCurveCallback, PeriodicEnvironmentEvaluationCallback  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
+    end_processes,
     load_model_and_tokenizer,
     save_trained_model,
     trajectory_texts,
@@ -205,3 +206,4 @@ def make_parser(config_class=EnvGRPOConfig, defaults: dict | None = None) -> Trl
 
 if __name__ == "__main__":
     main(*make_parser().parse_args_and_config())
+    end_processes()

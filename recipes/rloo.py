@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from grpo import RECIPE_DEFAULTS, main, make_parser
 
+from mrlm_hf.models import end_processes
 from mrlm_hf.rl import EnvRLOOConfig
 
 RLOO_DEFAULTS = {
@@ -23,3 +24,4 @@ RLOO_DEFAULTS = {
 
 if __name__ == "__main__":
     main(*make_parser(EnvRLOOConfig, RLOO_DEFAULTS).parse_args_and_config())
+    end_processes()

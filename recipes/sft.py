@@ -39,6 +39,7 @@ from mrlm_hf.hub import push_model, push_trajectories  # noqa: E402
 from mrlm_hf.mixtures import evaluate_per_environment, mix_trajectories, stats_per_environment  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
+    end_processes,
     load_model_and_tokenizer,
     save_trained_model,
     trajectory_texts,
@@ -324,3 +325,4 @@ def make_parser() -> TrlParser:
 
 if __name__ == "__main__":
     main(*make_parser().parse_args_and_config())
+    end_processes()

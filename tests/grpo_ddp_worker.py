@@ -20,6 +20,7 @@ from accelerate import PartialState  # noqa: E402
 from conftest import make_tokenizer  # noqa: E402
 
 from mrlm_hf.envs.gridworld import ACTIONS  # noqa: E402
+from mrlm_hf.models import end_processes  # noqa: E402
 from mrlm_hf.rl import EnvGRPOConfig, EnvGRPOTrainer, MultiTurnRollout, env_prompt_dataset  # noqa: E402
 from mrlm_hf.tiny import build_model  # noqa: E402
 
@@ -85,6 +86,7 @@ def main(out: Path, per_device: int) -> None:
             "weights": {k: v.flatten()[:64].tolist() for k, v in weights.items()},
         }
         (out / "record.json").write_text(json.dumps(record))
+    end_processes()
 
 
 if __name__ == "__main__":
