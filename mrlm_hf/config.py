@@ -349,10 +349,11 @@ class TrajectorySFTConfig(SFTConfig):
 _LOGGED: set[str] = set()
 
 
-CHECKPOINTING_ALIAS_HELP = (
-    "Deprecated alias of activation_checkpointing (transformers 5.24); with neither set, checkpointing is on (TRL's "
-    "default)."
-)
+def checkpointing_alias_field() -> Any:
+    """The ``gradient_checkpointing`` field of a TRL config whose default (True, under transformers' deprecated name)
+    moves to ``resolve_activation_checkpointing(config, default=True)``: unset here, so that a value is the user's."""
+    help_ = "Deprecated alias of activation_checkpointing (transformers 5.24); with neither set, checkpointing is on."
+    return field(default=None, metadata={"help": help_, "nargs": "?", "const": True})
 
 
 def resolve_activation_checkpointing(config: Any, default: bool | None = None) -> None:

@@ -39,7 +39,7 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
-from mrlm_hf.config import CHECKPOINTING_ALIAS_HELP, resolve_activation_checkpointing
+from mrlm_hf.config import checkpointing_alias_field, resolve_activation_checkpointing
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
 from mrlm_hf.rollout import map_envs
@@ -470,9 +470,7 @@ class EnvGRPOConfig(GRPOConfig):
     )
     sft_max_length: int | None = field(default=1024, metadata={"help": "Demonstration tokenization max_length."})
 
-    gradient_checkpointing: bool | None = field(
-        default=None, metadata={"help": CHECKPOINTING_ALIAS_HELP, "nargs": "?", "const": True}
-    )
+    gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     def __post_init__(self) -> None:
         _default_bf16(self)
@@ -488,9 +486,7 @@ class EnvGRPOConfig(GRPOConfig):
 class EnvRLOOConfig(RLOOConfig):
     """``RLOOConfig`` whose ``bf16`` default follows the machine (TRL's default, True, raises on a CPU)."""
 
-    gradient_checkpointing: bool | None = field(
-        default=None, metadata={"help": CHECKPOINTING_ALIAS_HELP, "nargs": "?", "const": True}
-    )
+    gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     def __post_init__(self) -> None:
         _default_bf16(self)

@@ -40,7 +40,7 @@ from mrlm_hf import (  # noqa: E402
     save_preference_pairs,
     save_trajectories,
 )
-from mrlm_hf.config import CHECKPOINTING_ALIAS_HELP, resolve_activation_checkpointing  # noqa: E402
+from mrlm_hf.config import checkpointing_alias_field, resolve_activation_checkpointing  # noqa: E402
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
     TinyModelArguments,
@@ -107,9 +107,7 @@ class RecipeDPOConfig(DPOConfig):
     """TRL's ``DPOConfig``; a deprecated ``gradient_checkpointing`` that disagrees with ``activation_checkpointing``
     (this recipe's default) is refused instead of dropped, as in mrlm_hf's own configs."""
 
-    gradient_checkpointing: bool | None = field(
-        default=None, metadata={"help": CHECKPOINTING_ALIAS_HELP, "nargs": "?", "const": True}
-    )
+    gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     def __post_init__(self) -> None:
         resolve_activation_checkpointing(self, default=True)
