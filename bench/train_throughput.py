@@ -235,12 +235,12 @@ class StepProfiler(TrainerCallback):
         if state.global_step == self.start:
             torch.cuda.synchronize()
             self.profiler = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
-            self.profiler.__enter__()
+            self.profiler.start()
             self.began = time.perf_counter()
         elif self.profiler is not None and state.global_step == self.start + self.steps:
             torch.cuda.synchronize()
             wall = time.perf_counter() - self.began
-            self.profiler.__exit__(None, None, None)
+            self.profiler.stop()
             events = self.profiler.key_averages()
             kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
             gpu_s = sum(e.self_device_time_total for e in kernels) / 1e6
@@ -461,7 +461,7 @@ def main() -> None:
     if args.check:
         results["check"] = check()
         print(json.dumps(results["check"], indent=2), flush=True)
-    if args.warm_machine:  # the first run after a machine starts is slower (kernel caches, clocks): not recorded
+    if args.warm_machine:  # a machine's first runs were seen to be slower (cause not known): not recorded
         warm = run_child(args.configs[0], argparse.Namespace(**{**vars(args), "max_steps": 12}), args.timeout_s)
         results["warm_machine"] = {k: warm.get(k) for k in ("config", "tokens_per_s", "first_step_s", "error")}
     began = time.perf_counter()
