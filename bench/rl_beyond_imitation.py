@@ -10,6 +10,8 @@ probability ``epsilon``).
 
     python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run 2 (one H200: about 10 min)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
+    python bench/rl_beyond_imitation.py --out runs/d2 --env_kwargs '{"size": 5, "difficulty": 2, "max_turns": 15}' \
+        --rl_lrs 3e-4 --scratch_steps 120                                   # more walls: cloning plateaus near 56%
     python bench/rl_beyond_imitation.py --out runs/v --no_scratch --rl_lrs 1e-4 \
         --variant batch "--scale_rewards batch" --variant t15 "--temperature 1.5"   # variants from one SFT model
 
@@ -80,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="Output directory (models, logs, results.json).")
     parser.add_argument("--quick", action="store_true", help="A few steps of each stage: a smoke run, not a result.")
+    parser.add_argument(
+        "--env_kwargs",
+        type=json.loads,
+        default=ENV,
+        help=f"The gridworld task of every stage, as JSON (default: that of {CONFIG}).",
+    )
     parser.add_argument("--demonstrator", choices=["expert", "wall_blind"], default="expert")
     parser.add_argument("--epsilon", type=float, default=0.2, help="wall_blind: the random-move probability.")
     parser.add_argument("--demo_episodes", type=int, default=1000)
@@ -106,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     parser.add_argument("--rl_lr_default", type=float, default=1e-4, help="Variants' learning rate without --rl_lrs.")
     parser.add_argument("--no_scratch", action="store_true", help="Skip GRPO from the random init.")
+    parser.add_argument(
+        "--scratch_steps",
+        type=int,
+        default=None,
+        help="GRPO steps from the random init (default --rl_steps): its episodes run to the length limit, so each "
+        "step costs more than one from SFT.",
+    )
     parser.add_argument("--eval_episodes", type=int, default=256)
     parser.add_argument(
         "--eval_every",
@@ -129,8 +144,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env_json, start = json.dumps(ENV), time.time()
-    results: dict = {"env": ENV, "settings": vars(args), "stages": {}}
+    env_kwargs = args.env_kwargs
+    env_json, start = json.dumps(env_kwargs), time.time()
+    results: dict = {"env": env_kwargs, "settings": vars(args), "stages": {}}
 
     def record() -> None:
         stages = results["stages"]
@@ -142,16 +158,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 1. Demonstrations (training seeds 0..) and the demonstrator's own held-out success.
     demonstrator = ExpertPolicy() if args.demonstrator == "expert" else WallBlindPolicy(args.epsilon)
-    demos = collect_trajectories("gridworld", demonstrator, args.demo_episodes, env_kwargs=ENV, progress=False)
+    demos = collect_trajectories("gridworld", demonstrator, args.demo_episodes, env_kwargs=env_kwargs, progress=False)
     save_trajectories(demos, out / "demos")
     results["demonstrator_success_rate"] = evaluate_policy(
-        demonstrator, "gridworld", args.eval_episodes, env_kwargs=ENV, progress=False
+        demonstrator, "gridworld", args.eval_episodes, env_kwargs=env_kwargs, progress=False
     )["success_rate"]
 
     # 2. Behavioral cloning at several lengths, and GRPO from a random init (the recipe's tiny model, same size),
     #    all at once.
     grpo = [sys.executable, "recipes/grpo.py", "--config", CONFIG]
-    grpo += ["--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
+    grpo += ["--env_kwargs", env_json, "--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
     grpo += ["--sft_episodes", str(args.demo_episodes), "--eval_every", str(args.eval_every), *args.grpo_flags.split()]
     procs = {}
     for steps in args.sft_steps:
@@ -163,7 +179,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     lr = args.rl_lrs[0] if args.rl_lrs else args.rl_lr_default
     if not args.no_scratch:
         name = f"grpo_from_scratch_lr{lr:g}"
-        procs[name] = run([*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)], out, name, env)
+        cmd = [*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)]
+        if args.scratch_steps is not None:
+            cmd += ["--max_steps", str(args.scratch_steps)]
+        procs[name] = run(cmd, out, name, env)
 
     # 3. GRPO from the first SFT model, one run per learning rate and per --variant, as soon as that model is saved.
     first = f"sft_{args.sft_steps[0]}"
