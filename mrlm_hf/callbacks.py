@@ -8,7 +8,9 @@ config (TRL's ``trl/trainer/callbacks.py`` is the model):
 * ``NonFiniteGradientGuard`` (``EnvGRPOConfig.max_nonfinite_grad_steps``): skip an optimizer step whose gradient is
   not finite instead of writing NaN into the weights;
 * ``PeriodicEnvironmentEvaluationCallback`` (the RL recipes' ``eval_every``): every N optimizer steps, play held-out
-  episodes, for trainers without an evaluation loop of their own on environments (``GRPOTrainer``).
+  episodes, for trainers without an evaluation loop of their own on environments (``GRPOTrainer``);
+* ``TimeLimitCallback`` (the recipes' ``max_train_seconds``): stop training when a job's time is up, with a
+  checkpoint to resume from, so that the recipe still saves, evaluates and reports the model it has.
 
 Like TRL's callbacks, a callback that needs the trainer gets it at construction and uses only its public API (its
 ``accelerator``, ``model``, ``processing_class``, ``log`` and ``record_metrics``); nothing here imports
@@ -18,6 +20,7 @@ Like TRL's callbacks, a callback that needs the trainer gets it at construction 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -242,4 +245,52 @@ class NonFiniteGradientGuard(TrainerCallback):
                 "the data for NaN or infinite values."
             )
         trainer.record_metrics({"nonfinite_grad_steps": float(self.skipped)})
+        return control
+
+
+class TimeLimitCallback(TrainerCallback):
+    """Stops training once ``max_seconds`` have passed since it began (a job's time limit): the optimizer step in
+    progress finishes, a checkpoint is saved unless ``save_strategy`` is ``"no"`` (``resume_from_checkpoint``
+    continues from it), and what follows ``train()`` (saving, held-out evaluation, the summary) still runs, instead
+    of the job being killed with nothing written. The schedule is not shortened: the learning rate stays where the
+    planned ``max_steps`` put it. ``stopped_at_step`` is the step it stopped at (``None``: it did not).
+
+    Every process takes the same decision: with several, the flag is summed across them every ``sync_every`` steps
+    (one small collective there, none in between); a single process checks its clock after every step."""
+
+    def __init__(
+        self,
+        trainer: Any,
+        max_seconds: float,
+        sync_every: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_seconds <= 0 or sync_every < 1:
+            raise ValueError(f"max_seconds must be > 0 and sync_every >= 1; got {max_seconds} and {sync_every}.")
+        self.trainer, self.max_seconds, self.sync_every, self.clock = trainer, max_seconds, sync_every, clock
+        self.start: float | None = None
+        self.stopped_at_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = self.clock()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        accelerator = self.trainer.accelerator
+        if accelerator.num_processes > 1 and state.global_step % self.sync_every:
+            return control
+        over = self.clock() - self.start >= self.max_seconds
+        if accelerator.num_processes > 1:
+            flag = torch.tensor(float(over), device=accelerator.device)
+            over = bool(accelerator.reduce(flag, reduction="sum").item())
+        if over and state.global_step < state.max_steps:
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != "no"
+            self.stopped_at_step = state.global_step
+            logger.warning(
+                "Training stopped at step %d of %d: max_train_seconds (%g s) reached.%s",
+                state.global_step,
+                state.max_steps,
+                self.max_seconds,
+                " A checkpoint was saved (resume_from_checkpoint)." if control.should_save else "",
+            )
         return control

@@ -2,7 +2,7 @@
 tiny default, built locally from the recipe's own trajectories so that nothing is downloaded.
 
 One implementation for ``recipes/sft.py``, ``recipes/grpo.py`` and ``recipes/dpo.py``; their argument classes
-inherit ``TinyModelArguments``.
+inherit ``RecipeArguments`` (the tiny model's size, and ``max_train_seconds``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mrlm_hf.callbacks import TimeLimitCallback
 
 TINY_BASE = "tiny_base"
 
@@ -22,6 +25,31 @@ class TinyModelArguments:
     tiny_hidden_size: int = field(default=128, metadata={"help": "Embedded default model: hidden size."})
     tiny_num_layers: int = field(default=2, metadata={"help": "Embedded default model: layers."})
     tiny_vocab_size: int = field(default=512, metadata={"help": "Embedded default tokenizer: BPE vocabulary size."})
+
+
+@dataclass
+class RecipeArguments(TinyModelArguments):
+    """What every recipe takes besides TRL's configs: the embedded default model, and a time limit."""
+
+    max_train_seconds: float = field(
+        default=0.0,
+        metadata={
+            "help": "Stop training after this many seconds (a job's time limit), saving a checkpoint unless "
+            "save_strategy is 'no', then save, evaluate and report as after a full run; the summary's steps_done "
+            "says where it stopped. 0: no limit."
+        },
+    )
+
+
+def add_time_limit(trainer: Any, recipe: RecipeArguments) -> TimeLimitCallback | None:
+    """Add ``TimeLimitCallback`` to ``trainer`` when the recipe was given ``max_train_seconds``."""
+    from mrlm_hf.callbacks import TimeLimitCallback
+
+    if recipe.max_train_seconds <= 0:
+        return None
+    callback = TimeLimitCallback(trainer, recipe.max_train_seconds)
+    trainer.add_callback(callback)
+    return callback
 
 
 def trajectory_texts(*datasets: Iterable[dict[str, Any]]) -> list[str]:

@@ -43,7 +43,8 @@ from mrlm_hf import (  # noqa: E402
 from mrlm_hf.config import checkpointing_alias_field, resolve_activation_checkpointing  # noqa: E402
 from mrlm_hf.evaluation import EVAL_SEED  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
-    TinyModelArguments,
+    RecipeArguments,
+    add_time_limit,
     end_processes,
     load_model_and_tokenizer,
     save_trained_model,
@@ -55,7 +56,7 @@ POLICIES = ["model", "mixture", "random", "expert"]
 
 
 @dataclass
-class PreferenceArguments(TinyModelArguments):
+class PreferenceArguments(RecipeArguments):
     """Where the preference pairs come from and how the trained policy is evaluated."""
 
     env_name: str = field(default="math", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
@@ -234,6 +235,7 @@ def main(env_args: PreferenceArguments, args: RecipeDPOConfig, model_args: Model
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    add_time_limit(trainer, env_args)  # --max_train_seconds
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics = trainer.evaluate()  # DPO metrics on held-out pairs: reward accuracy and margin
     after = evaluate_policy(trainer.model, env_args.env_name, **evaluation)
@@ -246,6 +248,7 @@ def main(env_args: PreferenceArguments, args: RecipeDPOConfig, model_args: Model
         "env_kwargs": env_kwargs,
         "sampling_policy": env_args.sampling_policy if not env_args.dataset_path else None,
         "num_pairs": len(pairs),
+        "steps_done": trainer.state.global_step,
         "mean_return_gap": sum(c - r for c, r in zip(pairs["chosen_return"], pairs["rejected_return"])) / len(pairs),
         "success_before": before["success_rate"],
         "success_after": after["success_rate"],

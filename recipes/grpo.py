@@ -29,7 +29,8 @@ from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, load_trajectories  # noqa: E402
 from mrlm_hf.callbacks import LearningCurveCallback, PeriodicEnvironmentEvaluationCallback  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
-    TinyModelArguments,
+    RecipeArguments,
+    add_time_limit,
     end_processes,
     load_model_and_tokenizer,
     save_trained_model,
@@ -47,7 +48,7 @@ from mrlm_hf.rl import (  # noqa: E402
 
 
 @dataclass
-class RLArguments(TinyModelArguments):
+class RLArguments(RecipeArguments):
     """Which environment the policy plays, which seeds it trains on, and how it is evaluated."""
 
     env_name: str = field(default="math", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
@@ -163,6 +164,7 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
                 trainer, rl_args.env_name, env_kwargs, rl_args.eval_episodes, rl_args.eval_every, turn_tokens
             )
         )
+    add_time_limit(trainer, rl_args)  # --max_train_seconds
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
 
     # 4. Held-out success after training; save model (full state dict under FSDP) and tokenizer.
@@ -175,6 +177,7 @@ def main(rl_args: RLArguments, args: EnvGRPOConfig | EnvRLOOConfig, model_args: 
         "env_kwargs": env_kwargs,
         "num_prompts": rl_args.num_prompts,
         "max_steps": args.max_steps,
+        "steps_done": trainer.state.global_step,
         "sft_weight": 0.0 if rloo else args.sft_weight,
         "first_reward": rewards[0] if rewards else None,
         "last_reward": rewards[-1] if rewards else None,

@@ -38,7 +38,8 @@ from mrlm_hf import (  # noqa: E402
 from mrlm_hf.hub import push_model, push_trajectories  # noqa: E402
 from mrlm_hf.mixtures import evaluate_per_environment, mix_trajectories, stats_per_environment  # noqa: E402
 from mrlm_hf.models import (  # noqa: E402
-    TinyModelArguments,
+    RecipeArguments,
+    add_time_limit,
     end_processes,
     load_model_and_tokenizer,
     save_trained_model,
@@ -50,7 +51,7 @@ from mrlm_hf.trainer import check_model_path  # noqa: E402
 
 
 @dataclass
-class EnvArguments(TinyModelArguments):
+class EnvArguments(RecipeArguments):
     """Where the trajectories come from and how the trained policy is evaluated."""
 
     env_name: str = field(default="gridworld", metadata={"help": "Registered environment (mrlm_hf.envs.list_envs())."})
@@ -235,6 +236,7 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         env=None if mixture else env_args.env_name,
         env_kwargs=env_kwargs,
     )
+    add_time_limit(trainer, env_args)  # --max_train_seconds
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     # Losses per objective, success on held-out episodes, world-model accuracy: reuse an evaluation of the last step.
     step, history = trainer.state.global_step, trainer.state.log_history
@@ -267,6 +269,7 @@ def main(env_args: EnvArguments, args: TrajectorySFTConfig, model_args: ModelCon
         "output_dir": str(Path(args.output_dir).resolve()),
         "random_policy_success_rate": baseline["success_rate"] if baseline else None,
         "mode": args.mode,
+        "steps_done": trainer.state.global_step,
         "weights": {"bc_weight": args.bc_weight, "world_model_weight": args.world_model_weight},
         "base_model": model_args.model_name_or_path,
         "env_name": env_args.env_name,

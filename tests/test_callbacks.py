@@ -1,6 +1,7 @@
 """The trainer's optional features are callbacks added from its config, with no import cycle and no writes to
 another object's private fields; evaluation on environments has its own generation budget; the RL recipes' periodic
-held-out evaluation logs at its own steps; the learning curve draws the rollout reward."""
+held-out evaluation logs at its own steps; the learning curve draws the rollout reward; a time limit stops training
+with a checkpoint to resume from."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from mrlm_hf.callbacks import (
     LearningCurveCallback,
     OnlineCollectionCallback,
     PeriodicEnvironmentEvaluationCallback,
+    TimeLimitCallback,
 )
 from mrlm_hf.envs import TextEnv
 from mrlm_hf.envs.registry import _REGISTRY
@@ -222,3 +224,48 @@ def test_learning_curve_draws_the_rollout_reward_of_rl_runs(tmp_path):
     assert png_width(both) == 1000  # a training-loss panel and a reward panel
     assert plot_learning_curve([{"step": 1, "rewards/env_reward/mean": 0.2}], tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
+
+
+class TickingClock:
+    """One second passes at every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now - 1.0
+
+
+@pytest.mark.parametrize("save_strategy", ["steps", "no"])
+def test_time_limit_stops_after_the_step_that_reaches_it_with_a_checkpoint_to_resume(
+    tmp_path, math_data, save_strategy
+):
+    """Readings at 0 (train begins), then 1, 2, 3 after steps 1-3: a 2.5 s limit stops training after step 3 of 8,
+    with a checkpoint there unless save_strategy is "no"; resuming from it runs the remaining steps."""
+    config = dict(max_steps=8, save_strategy=save_strategy, save_steps=100, per_device_train_batch_size=2)
+    trainer = make_trainer(tmp_path, math_data, **config)
+    limit = TimeLimitCallback(trainer, 2.5, clock=TickingClock())
+    trainer.add_callback(limit)
+    trainer.train()
+    assert (trainer.state.global_step, limit.stopped_at_step) == (3, 3)
+    checkpoint = tmp_path / "checkpoint-3"
+    assert checkpoint.is_dir() == (save_strategy == "steps")
+    if save_strategy == "steps":
+        resumed = make_trainer(tmp_path, math_data, **config)
+        resumed.train(resume_from_checkpoint=str(checkpoint))
+        assert resumed.state.global_step == 8
+
+
+def test_time_limit_does_not_stop_a_run_that_ends_within_it(tmp_path, math_data):
+    trainer = make_trainer(tmp_path, math_data, max_steps=3, per_device_train_batch_size=2)
+    limit = TimeLimitCallback(trainer, 2.5, clock=TickingClock())  # reached at the last step: nothing to stop
+    trainer.add_callback(limit)
+    trainer.train()
+    assert (trainer.state.global_step, limit.stopped_at_step) == (3, None)
+
+
+@pytest.mark.parametrize("seconds,every", [(0, 10), (-1, 10), (5, 0)])
+def test_time_limit_refuses_a_non_positive_limit_or_period(seconds, every):
+    with pytest.raises(ValueError, match="max_seconds must be > 0"):
+        TimeLimitCallback(None, seconds, sync_every=every)

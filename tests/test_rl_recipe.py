@@ -35,7 +35,8 @@ def assert_success_curve(out: Path, steps: list[int]) -> None:
     summary = json.loads((out / "summary.json").read_text())
     logs = json.loads((out / "log_history.json").read_text())
     assert [step for step, _ in summary["success_curve"]] == steps
-    assert summary["success_curve"] == [[h["step"], h["eval_env_success_rate"]] for h in logs if h["step"] in steps]
+    logged = [[h["step"], h["eval_env_success_rate"]] for h in logs if "eval_env_success_rate" in h]
+    assert summary["success_curve"] == logged
     assert (out / "learning_curve.png").stat().st_size > 0
 
 
@@ -47,6 +48,7 @@ def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(t
     )  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trainer"] == "grpo" and summary["sft_weight"] == 0.5 and summary["max_steps"] == 2
+    assert summary["steps_done"] == 2  # no time limit
     assert "after_success_rate" in summary and summary["env_kwargs"]["max_turns"] == 3
     assert "recipes/sft.py" in summary["note"]  # the untrained default says what to run for a real gain
     logs = json.loads((out / "log_history.json").read_text())
@@ -55,13 +57,16 @@ def test_grpo_recipe_multi_turn_with_sft_weight_then_rloo_from_the_saved_model(t
     assert (out / "config.json").exists() and (out / "tokenizer_config.json").exists()
     assert_success_curve(out, [1])  # not at the last step: after_success_rate scores the final model
 
-    rloo = tmp_path / "rloo"
-    run(
+    rloo = tmp_path / "rloo"  # with a time limit that is up after the first step: it stops there and reports
+    result = run(
         "rloo.py", tmp_path, "--config", str(CONFIGS / "grpo_rloo.yaml"), *TINY, "--output_dir", str(rloo),
         "--model_name_or_path", str(out), "--max_completion_length", "8", "--eval_every", "1",
+        "--max_steps", "3", "--max_train_seconds", "1e-9",
     )  # fmt: skip
     summary = json.loads((rloo / "summary.json").read_text())
     assert summary["trainer"] == "rloo" and summary["last_reward"] is not None and summary["note"] is None
+    assert (summary["max_steps"], summary["steps_done"]) == (3, 1) and "after_success_rate" in summary
+    assert "Training stopped at step 1 of 3: max_train_seconds" in result.stderr
     logs = json.loads((rloo / "log_history.json").read_text())
     assert any("rewards/env_reward/mean" in h for h in logs)
     assert_success_curve(rloo, [1])
