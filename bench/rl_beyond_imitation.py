@@ -11,7 +11,7 @@ probability ``epsilon``).
     python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run 2 (one H200: about 10 min)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
     python bench/rl_beyond_imitation.py --out runs/d2 --env_kwargs '{"size": 5, "difficulty": 2, "max_turns": 15}' \
-        --rl_lrs 3e-4 --scratch_steps 120                                   # more walls: cloning plateaus near 56%
+        --rl_lrs 3e-4 --scratch_steps 120 --deadline_s 540                  # more walls, done within 9 minutes
     python bench/rl_beyond_imitation.py --out runs/v --no_scratch --rl_lrs 1e-4 \
         --variant batch "--scale_rewards batch" --variant t15 "--temperature 1.5"   # variants from one SFT model
 
@@ -134,6 +134,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         help="Extra flags of every GRPO run, after recipes/configs/grpo_gridworld_walls.yaml (which holds the batch: "
         "256 episodes, 32 tasks x 8, per rollout, 8 optimizer steps each).",
     )
+    parser.add_argument(
+        "--deadline_s",
+        type=float,
+        default=0.0,
+        help="Finish within this many seconds of the start (a job's time limit): each GRPO run gets the time left "
+        "minus --deadline_margin_s as --max_train_seconds, stops there and still evaluates and reports "
+        "(steps_done). 0: no deadline.",
+    )
+    parser.add_argument(
+        "--deadline_margin_s",
+        type=float,
+        default=90.0,
+        help="Time a GRPO run needs besides training: start-up, held-out evaluation before and after, saving.",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.demo_episodes, args.sft_steps, args.rl_steps, args.rl_lrs, args.eval_episodes = 64, [20], 2, [1e-4], 8
@@ -147,6 +161,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     env_kwargs = args.env_kwargs
     env_json, start = json.dumps(env_kwargs), time.time()
     results: dict = {"env": env_kwargs, "settings": vars(args), "stages": {}}
+
+    def time_limit() -> list[str]:
+        """--max_train_seconds for a GRPO run started now, from --deadline_s."""
+        if args.deadline_s <= 0:
+            return []
+        left = args.deadline_s - (time.time() - start) - args.deadline_margin_s
+        if left < 1:
+            raise SystemExit(
+                f"--deadline_s {args.deadline_s:g}: no time left to train after {time.time() - start:.0f} s."
+            )
+        return ["--max_train_seconds", f"{left:.0f}"]
 
     def record() -> None:
         stages = results["stages"]
@@ -182,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cmd = [*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)]
         if args.scratch_steps is not None:
             cmd += ["--max_steps", str(args.scratch_steps)]
-        procs[name] = run(cmd, out, name, env)
+        procs[name] = run([*cmd, *time_limit()], out, name, env)
 
     # 3. GRPO from the first SFT model, one run per learning rate and per --variant, as soon as that model is saved.
     first = f"sft_{args.sft_steps[0]}"
@@ -192,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     runs += [(f"grpo_from_sft_{label}", lr, flags.split()) for label, flags in args.variant]
     for name, run_lr, flags in runs:
         cmd = [*grpo, "--model_name_or_path", str(out / first), "--learning_rate", str(run_lr)]
-        procs[name] = run([*cmd, "--output_dir", str(out / name), *flags], out, name, env)
+        procs[name] = run([*cmd, "--output_dir", str(out / name), *flags, *time_limit()], out, name, env)
     failed = []
     for name, proc in procs.items():
         try:

@@ -95,7 +95,8 @@ def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "TRL_EXPERIMENTAL_SILENCE": "1"}
     task = {"size": 5, "difficulty": 2, "max_turns": 15}
     cmd = [sys.executable, str(BENCH / "rl_beyond_imitation.py"), "--out", str(tmp_path), "--quick"]
-    subprocess.run([*cmd, "--env_kwargs", json.dumps(task), "--scratch_steps", "1"], env=env, check=True)
+    flags = ["--env_kwargs", json.dumps(task), "--scratch_steps", "1", "--deadline_s", "100000"]
+    printed = subprocess.run([*cmd, *flags], env=env, check=True, capture_output=True, text=True).stdout
     results = json.loads((tmp_path / "results.json").read_text())
     stages = results["stages"]
     assert set(results["held_out_success"]) == {"sft_20", "grpo_from_scratch_lr0.0001", "grpo_from_sft_lr0.0001"}
@@ -103,6 +104,11 @@ def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
     assert results["env"] == task
     assert all(stage["env_kwargs"] == task for stage in stages.values())
     assert (stages["grpo_from_scratch_lr0.0001"]["max_steps"], stages["grpo_from_sft_lr0.0001"]["max_steps"]) == (1, 2)
+    for name in ("grpo_from_scratch_lr0.0001", "grpo_from_sft_lr0.0001"):  # each with the time left to train
+        output_dir = str((tmp_path / name).resolve())
+        (launched,) = [line.split() for line in printed.splitlines() if output_dir in line.split()]
+        assert "--max_train_seconds" in launched
+        assert stages[name]["steps_done"] == stages[name]["max_steps"]
 
 
 @pytest.mark.slow
