@@ -1,5 +1,5 @@
-"""Two processes (CPU, gloo) through torchrun: the same global batch gives the same losses as one process, and
-online collection keeps both processes on one buffer."""
+"""Two processes (CPU, gloo) through torchrun: the same global batch gives the same losses as one process,
+online collection keeps both processes on one buffer, and a time limit stops both at the same step."""
 
 from __future__ import annotations
 
@@ -105,3 +105,12 @@ def test_grpo_two_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
     for name, values in one["weights"].items():
         assert two["weights"][name] == pytest.approx(values, abs=1e-5), name
+
+
+def test_time_limit_stops_every_process_at_the_same_step(tmp_path):
+    """Rank 0's time is up at once, rank 1's never: both stop after step 3 (the first comparison), not rank 0 alone."""
+    out = tmp_path / "limit"
+    out.mkdir()
+    torchrun(tmp_path, 2, 29610, Path(__file__).parent / "time_limit_worker.py", str(out))
+    records = [json.loads((out / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
+    assert records == [{"global_step": 3, "stopped_at_step": 3}] * 2
