@@ -131,14 +131,11 @@ def test_grpo_from_sft_beats_grpo_from_scratch_on_gridworld_walls(tmp_path):
 def test_grpo_from_sft_gains_on_gridworld_with_more_walls(tmp_path):
     """Difficulty 2 (bench/RESULTS.md, "more walls"; about 10 minutes on one H200): cloning plateaus near 56%, and
     GRPO from the SFT model gained +7 and +17 to +20 points by 25-28 rollouts in the two recorded runs. Asserted: at
-    least 5 points over SFT at the mid-run evaluation and at the end, and far above GRPO from the random init."""
+    least 5 points over SFT after 45 rollouts, and far above GRPO from the random init."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
     task = json.dumps({"size": 5, "difficulty": 2, "max_turns": 15})
     cmd = [sys.executable, str(BENCH / "rl_beyond_imitation.py"), "--out", str(tmp_path), "--env_kwargs", task]
-    cmd += ["--rl_steps", "240", "--rl_lrs", "3e-4", "--scratch_steps", "60", "--eval_every", "120"]
-    subprocess.run(cmd, env=env, check=True)
-    results = json.loads((tmp_path / "results.json").read_text())
-    sft, rl = results["held_out_success"]["sft_1500"], results["stages"]["grpo_from_sft_lr0.0003"]
-    assert rl["success_curve"][0][1] >= sft + 0.05  # step 120
-    assert rl["after_success_rate"] >= sft + 0.05
-    assert rl["after_success_rate"] > results["held_out_success"]["grpo_from_scratch_lr0.0003"] + 0.3
+    subprocess.run([*cmd, "--rl_lrs", "3e-4", "--scratch_steps", "60"], env=env, check=True)
+    success = json.loads((tmp_path / "results.json").read_text())["held_out_success"]
+    assert success["grpo_from_sft_lr0.0003"] >= success["sft_1500"] + 0.05
+    assert success["grpo_from_sft_lr0.0003"] > success["grpo_from_scratch_lr0.0003"] + 0.3
