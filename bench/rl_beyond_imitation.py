@@ -16,7 +16,8 @@ probability ``epsilon``).
         --variant batch "--scale_rewards batch" --variant t15 "--temperature 1.5"   # variants from one SFT model
 
 Every stage is the recipe a user runs (``recipes/sft.py``, ``recipes/grpo.py``), as a subprocess; GRPO runs go in
-parallel. Writes ``results.json`` (settings, every stage's summary, the reward curves) under ``--out``.
+parallel. Writes ``results.json`` (settings, every stage's summary, the reward curves) under ``--out`` (and with
+``--archive``, a ``.tar.gz`` of it and every stage's log and summary).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import random
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +78,20 @@ def finish(proc: subprocess.Popen, out: Path, name: str) -> dict:
     history = json.loads((out / name / "log_history.json").read_text())
     summary["reward_curve"] = [[h["step"], h["reward"]] for h in history if "reward" in h]
     return summary
+
+
+def archive(out: Path, path: Path) -> None:
+    """``results.json`` and every stage's log, summary, log history and learning curve in one ``.tar.gz`` (for a
+    machine that hands back few files), replaced atomically so that a run killed later keeps the last one."""
+    kept = ("summary.json", "log_history.json", "learning_curve.png")
+    files = [out / "results.json", *sorted(out.glob("*.log"))]
+    files += [f for stage in sorted(out.iterdir()) if stage.is_dir() for f in (stage / name for name in kept)]
+    partial = path.with_name(path.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        for file in files:
+            if file.is_file():
+                tar.add(file, arcname=str(file.relative_to(out)))
+    partial.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -148,6 +164,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         default=90.0,
         help="Time a GRPO run needs besides training: start-up, held-out evaluation before and after, saving.",
     )
+    parser.add_argument(
+        "--archive",
+        type=Path,
+        default=None,
+        help="Also write results.json with every stage's log, summary, log history and learning curve into this "
+        ".tar.gz, updated as each stage finishes.",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.demo_episodes, args.sft_steps, args.rl_steps, args.rl_lrs, args.eval_episodes = 64, [20], 2, [1e-4], 8
@@ -179,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             name: s.get("after_success_rate", s.get("eval_env_success_rate")) for name, s in stages.items()
         }
         results["wall_time_s"] = round(time.time() - start, 1)
-        (out / "results.json").write_text(json.dumps(results, indent=2))
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        if args.archive:
+            archive(out, args.archive.resolve())
 
     # 1. Demonstrations (training seeds 0..) and the demonstrator's own held-out success.
     demonstrator = ExpertPolicy() if args.demonstrator == "expert" else WallBlindPolicy(args.epsilon)

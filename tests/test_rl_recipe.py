@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
     task = {"size": 5, "difficulty": 2, "max_turns": 15}
     cmd = [sys.executable, str(BENCH / "rl_beyond_imitation.py"), "--out", str(tmp_path), "--quick"]
     flags = ["--env_kwargs", json.dumps(task), "--scratch_steps", "1", "--deadline_s", "100000"]
+    flags += ["--archive", str(tmp_path / "rl.tgz")]
     printed = subprocess.run([*cmd, *flags], env=env, check=True, capture_output=True, text=True).stdout
     results = json.loads((tmp_path / "results.json").read_text())
     stages = results["stages"]
@@ -109,6 +111,11 @@ def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
         (launched,) = [line.split() for line in printed.splitlines() if output_dir in line.split()]
         assert "--max_train_seconds" in launched
         assert stages[name]["steps_done"] == stages[name]["max_steps"]
+    with tarfile.open(tmp_path / "rl.tgz") as tar:  # what a machine that returns few files hands back
+        names = set(tar.getnames())
+        assert json.load(tar.extractfile("results.json")) == results
+    for stage in stages:
+        assert {f"{stage}.log", f"{stage}/summary.json", f"{stage}/log_history.json"} <= names
 
 
 @pytest.mark.slow
