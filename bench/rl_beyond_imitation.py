@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from mrlm_hf import ExpertPolicy, collect_trajectories, evaluate_policy, save_trajectories  # noqa: E402
 from mrlm_hf.envs.gridworld import ACTIONS  # noqa: E402
+from mrlm_hf.report import before_after_table  # noqa: E402
 
 CONFIG = "recipes/configs/grpo_gridworld_walls.yaml"  # the GRPO settings, and the task for every stage
 ENV = yaml.safe_load((ROOT / CONFIG).read_text())["env_kwargs"]
@@ -252,8 +253,24 @@ def main(argv: Sequence[str] | None = None) -> dict:
         record()
     if failed:
         raise SystemExit("\n\n".join(failed))
-    print(json.dumps(results["held_out_success"], indent=2), f"\n{results['wall_time_s']} s", flush=True)
+    print(report(results, args.eval_episodes), flush=True)
     return results
+
+
+def report(results: dict, episodes: int) -> str:
+    """Held-out success of every stage: SFT against the random policy, GRPO before and after (and where a time limit
+    stopped it)."""
+    rows = []
+    for name, stage in results["stages"].items():
+        if "before_success_rate" in stage:
+            done, planned = stage.get("steps_done"), stage["max_steps"]
+            stopped = f" (stopped at step {done} of {planned})" if done is not None and done < planned else ""
+            rows.append((name + stopped, stage["before_success_rate"], stage["after_success_rate"]))
+        elif "error" not in stage:
+            before, after = stage.get("random_policy_success_rate"), stage.get("eval_env_success_rate")
+            rows.append((f"{name} (before: the random policy)", before, after))
+    title = f"Held-out success, {episodes} episodes from seed 1,000,000 ({results['wall_time_s']} s)"
+    return before_after_table(rows, title=title)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ def test_rl_beyond_imitation_quick_run_writes_every_stage(tmp_path):
         (launched,) = [line.split() for line in printed.splitlines() if output_dir in line.split()]
         assert "--max_train_seconds" in launched
         assert stages[name]["steps_done"] == stages[name]["max_steps"]
+    assert "Held-out success, 8 episodes" in printed and "grpo_from_sft_lr0.0001 " in printed  # the closing table
     with tarfile.open(tmp_path / "rl.tgz") as tar:  # what a machine that returns few files hands back
         names = set(tar.getnames())
         assert json.load(tar.extractfile("results.json")) == results
