@@ -108,6 +108,10 @@ def load_model_and_tokenizer(
         attn_implementation=model_args.attn_implementation,
         quantization_config=quantization,
         device_map={"": state.local_process_index} if quantization is not None else None,
+        # transformers 5.25 turns Hub kernels on by default here (read in its source, not run: its `kernels`
+        # requirement is not installable where this was written); they are downloaded when the model is loaded onto
+        # a GPU, and nothing may be downloaded at run time. The GPU path has its own fused kernels (Liger, varlen).
+        use_kernels=False,
     )
     return model, tokenizer
 

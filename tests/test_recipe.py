@@ -162,3 +162,29 @@ def test_a_malformed_dataset_mixture_names_the_environment(monkeypatch):
     assert parse_mixture({"math": None}, 8) == {"math": {"weight": 1.0, "env_kwargs": {}, "episodes": 8}}
     with pytest.raises(ValueError, match=r"dataset_mixture\['math'\].*keys among"):
         parse_mixture({"gridworld": {"weight": 1}, "math": {"wieght": 2}}, 8)
+
+
+def test_a_checkpoint_loads_by_path_without_hub_kernels(tmp_path, monkeypatch):
+    """The recipes' loader reads a local checkpoint with transformers' Hub kernels off (transformers 5.25 turns them
+    on by default, and they are downloaded at load time), and gets back the saved weights."""
+    import torch
+    from accelerate import PartialState
+    from conftest import make_tokenizer
+    from trl import ModelConfig
+
+    from mrlm_hf.models import TinyModelArguments, load_model_and_tokenizer
+    from mrlm_hf.tiny import build_model
+
+    tokenizer = make_tokenizer("chatml")
+    saved = build_model(tokenizer, hidden_size=16, intermediate_size=32)
+    saved.save_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    calls, load = [], AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", lambda *a, **k: calls.append(k) or load(*a, **k))
+    model_args = ModelConfig(model_name_or_path=str(tmp_path / "ckpt"), dtype="float32")
+    model, _ = load_model_and_tokenizer(
+        model_args, TinyModelArguments(), list, seed=0, output_dir=str(tmp_path), state=PartialState()
+    )
+    assert [call["use_kernels"] for call in calls] == [False]
+    for name, value in saved.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
