@@ -6,6 +6,7 @@
 #     OUT=/path/to/dir bash bench/issue14_single_gpu.sh          (from the repository root, PYTHONPATH=$PWD)
 #     STEPS="train rollouts" OUT=... bash bench/issue14_single_gpu.sh      (training then rollouts: at most 7.9 min)
 #     STEPS=nonblocking OUT=... bash bench/issue14_single_gpu.sh           (blocking vs non-blocking copies: 9 min)
+#     STEPS=compile OUT=... bash bench/issue14_single_gpu.sh               (our step compiled vs TRL's best: 9 min)
 set -u
 OUT=${OUT:?set OUT to the output directory}
 STEPS=" ${STEPS:-train rollouts agent scaling} "
@@ -27,6 +28,14 @@ if [[ $STEPS == *" nonblocking "* ]]; then
         --warm_machine --max_steps 40 --warmup 10 --profile --timeout_s 110 --budget_s "${NONBLOCKING_S:-500}" \
         --out "$OUT/train_nonblocking.json" > "$OUT/train_nonblocking.log" 2>&1
     echo "train_throughput (non-blocking) rc=$?"
+fi
+if [[ $STEPS == *" compile "* ]]; then
+    # Our step under torch.compile (with Liger, and with compile fusing the norms itself) against TRL's compiled best.
+    timeout $(( ${COMPILE_S:-500} + 30 )) $PY bench/train_throughput.py --configs mrlm_gpu_defaults \
+        mrlm_gpu_defaults_compile mrlm_varlen_compile trl_packed_flex_liger_compile --warm_machine --max_steps 40 \
+        --warmup 10 --profile --timeout_s 150 --budget_s "${COMPILE_S:-500}" --out "$OUT/train_compile.json" \
+        > "$OUT/train_compile.log" 2>&1
+    echo "train_throughput (compile) rc=$?"
 fi
 if [[ $STEPS == *" rollouts "* ]]; then
     # No measurement starts after ROLLOUT_BUDGET_S; the one running then may take up to ROLLOUT_S.
