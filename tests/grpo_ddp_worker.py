@@ -2,7 +2,10 @@
 processes at the same global batch. Rollouts are scripted and deterministic (the same episodes whatever the process
 layout), so the gradients, and with them every logged grad norm and the final weights, must match.
 
-    python -m torch.distributed.run --nproc_per_node 2 tests/grpo_ddp_worker.py OUT_DIR PER_DEVICE_BATCH
+    python -m torch.distributed.run --nproc_per_node 2 tests/grpo_ddp_worker.py OUT_DIR PER_DEVICE_BATCH [PRECISION]
+
+PRECISION is ``fp32`` on the CPU (the default, the test) or ``fp32``/``bf16`` on GPUs (``bench/grpo_ddp_parity.py``,
+which launches it with ``--gpu``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class ScriptedRollout(MultiTurnRollout):
         return super().rollout(rows, generate)
 
 
-def main(out: Path, per_device: int) -> None:
+def main(out: Path, per_device: int, precision: str = "fp32", gpu: bool = False) -> None:
     state = PartialState()
     tokenizer = make_tokenizer("chatml")
     rollout = ScriptedRollout(tokenizer, max_completion_length=256, max_turn_tokens=8)
@@ -67,8 +70,8 @@ def main(out: Path, per_device: int) -> None:
         max_steps=3,
         learning_rate=1e-2,
         logging_steps=1,
-        use_cpu=True,
-        bf16=False,
+        use_cpu=not gpu,
+        bf16=precision == "bf16",
         report_to="none",
         save_strategy="no",
         seed=0,
@@ -83,6 +86,7 @@ def main(out: Path, per_device: int) -> None:
         record = {
             "grad_norm": [h["grad_norm"] for h in trainer.state.log_history if "grad_norm" in h],
             "reward_std": [h["reward_std"] for h in trainer.state.log_history if "reward_std" in h],
+            "loss": [h["loss"] for h in trainer.state.log_history if "loss" in h],
             "weights": {k: v.flatten()[:64].tolist() for k, v in weights.items()},
         }
         (out / "record.json").write_text(json.dumps(record))
@@ -90,4 +94,6 @@ def main(out: Path, per_device: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    positional = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(Path(positional[0]), int(positional[1]), *positional[2:3], gpu="--gpu" in flags)

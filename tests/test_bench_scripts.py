@@ -1,5 +1,5 @@
 """The benchmark scripts' arithmetic and report fields (CPU, no timing): the memory-bandwidth bound of a decoding
-step, the per-batch rollout summary, and the agent-rollout and cost-growth summaries."""
+step, the per-batch rollout summary, the agent-rollout and cost-growth summaries, and the DDP parity comparison."""
 
 from __future__ import annotations
 
@@ -202,3 +202,16 @@ def test_repeated_configurations_are_compared_by_their_mean():
     train_throughput.compare(results)
     assert results["mean_tokens_per_s"] == {"mrlm_gpu_defaults": 150.0, "trl_packed_flex_liger": 100.0}
     assert [r["ratio_vs_best_trl"] for r in runs] == pytest.approx([1.5, 1.0, 1.5, 1.0])
+
+
+grpo_ddp_parity = pytest.importorskip("grpo_ddp_parity")
+
+
+def test_ddp_parity_reports_the_largest_difference_per_quantity():
+    one = {"loss": [1.0, 2.0], "grad_norm": [0.5, 0.25], "weights": {"w": [0.0, 1.0], "b": [2.0]}}
+    two = {"loss": [1.0, 2.2], "grad_norm": [0.55, 0.25], "weights": {"w": [0.0, 1.5], "b": [1.75]}}
+    assert grpo_ddp_parity.largest_difference(two, one) == pytest.approx(
+        {"loss_rel": 0.1, "grad_norm_rel": 0.1, "weights_abs": 0.5}
+    )
+    with pytest.raises(ValueError):  # a run that logged fewer steps is not silently compared on its prefix
+        grpo_ddp_parity.largest_difference({**two, "loss": [1.0]}, one)
