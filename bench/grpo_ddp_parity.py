@@ -61,9 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="JSON file to write.")
     parser.add_argument("--cpu", action="store_true", help="CPU processes (gloo) instead of GPUs.")
-    parser.add_argument("--work", default="grpo_ddp_parity_runs", help="Folder for the runs' records.")
+    parser.add_argument("--work", default=None, help="Folder for the runs' records (default: beside --out).")
     args = parser.parse_args()
-    work = Path(args.work).resolve()
+    out = Path(args.out).resolve()
+    work = Path(args.work).resolve() if args.work else out.with_name(out.stem + "_runs")
     records = {}
     for i, (name, (processes, per_device, precision)) in enumerate(RUNS.items()):
         folder = work / name
@@ -81,7 +82,7 @@ def main() -> None:
         "within_bf16_noise": all(ddp[k] <= max(bf16[k], 1e-6) for k in ddp),
         "runs": records,
     }
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: result[k] for k in ("ddp_vs_one_gpu", "bf16_vs_fp32", "within_bf16_noise")}, indent=1))
 
 
