@@ -82,11 +82,13 @@ def finish(proc: subprocess.Popen, out: Path, name: str) -> dict:
 
 
 def archive(out: Path, path: Path) -> None:
-    """``results.json`` and every stage's log, summary, log history and learning curve in one ``.tar.gz`` (for a
-    machine that hands back few files), replaced atomically so that a run killed later keeps the last one."""
+    """``results.json`` and every stage's log, summary, log history and learning curve (and any batch saved for a
+    non-finite gradient) in one ``.tar.gz``, for a machine that hands back few files; replaced atomically so that a
+    run killed later keeps the last one."""
     kept = ("summary.json", "log_history.json", "learning_curve.png")
     files = [out / "results.json", *sorted(out.glob("*.log"))]
     files += [f for stage in sorted(out.iterdir()) if stage.is_dir() for f in (stage / name for name in kept)]
+    files += sorted(out.glob("*/nonfinite_step*/*"))  # save_nonfinite_batch: the batch and weights to replay
     partial = path.with_name(path.name + ".partial")
     with tarfile.open(partial, "w:gz") as tar:
         for file in files:
