@@ -618,8 +618,11 @@ class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
         folder.mkdir(parents=True, exist_ok=True)
         batch = {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in (self._last_inputs or {}).items()}
         torch.save(batch, folder / f"inputs_rank{self.accelerator.process_index}.pt")
+        # Every process runs this (the guard's decision is shared): under FSDP the full weights are gathered from
+        # every shard, a collective that one process alone would wait on forever.
+        state_dict = self.accelerator.get_state_dict(self.model)
         if self.accelerator.is_main_process:
-            self.accelerator.unwrap_model(self.model).save_pretrained(folder)
+            self.accelerator.unwrap_model(self.model).save_pretrained(folder, state_dict=state_dict)
             self.processing_class.save_pretrained(folder)
         warnings.warn(f"Saved the batch and the weights of the first non-finite gradient in {folder}.", stacklevel=2)
 
