@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "grpo_ddp_worker.py"
 RUNS = {"one_gpu_bf16": (1, 8, "bf16"), "two_gpus_bf16": (2, 4, "bf16"), "one_gpu_fp32": (1, 8, "fp32")}
@@ -74,7 +76,7 @@ def main() -> None:
     ddp = largest_difference(records["two_gpus_bf16"], records["one_gpu_bf16"])
     bf16 = largest_difference(records["one_gpu_bf16"], records["one_gpu_fp32"])
     result = {
-        "device": "cpu" if args.cpu else __import__("torch").cuda.get_device_name(0),
+        "device": "cpu" if args.cpu else torch.cuda.get_device_name(0),
         "date": time.strftime("%Y-%m-%d"),
         "command": " ".join(sys.argv),
         "ddp_vs_one_gpu": ddp,
