@@ -32,7 +32,7 @@ fi
 if [[ $STEPS == *" compile "* ]]; then
     # Our step under torch.compile (with Liger, and with compile fusing the norms itself) against TRL's compiled best.
     timeout $(( ${COMPILE_S:-500} + 30 )) $PY bench/train_throughput.py --configs mrlm_gpu_defaults \
-        mrlm_gpu_defaults_compile mrlm_varlen_compile trl_packed_flex_liger_compile --warm_machine --max_steps 40 \
+        mrlm_gpu_defaults_compile trl_packed_flex_liger_compile mrlm_varlen_compile --warm_machine --max_steps 40 \
         --warmup 10 --profile --timeout_s 150 --budget_s "${COMPILE_S:-500}" --out "$OUT/train_compile.json" \
         > "$OUT/train_compile.log" 2>&1
     echo "train_throughput (compile) rc=$?"

@@ -14,6 +14,9 @@ probability ``epsilon``).
         --rl_lrs 3e-4 --scratch_steps 120 --deadline_s 540                  # more walls, done within 9 minutes
     python bench/rl_beyond_imitation.py --out runs/v --no_scratch --rl_lrs 1e-4 \
         --variant batch "--scale_rewards batch" --variant t15 "--temperature 1.5"   # variants from one SFT model
+    python bench/rl_beyond_imitation.py --out outputs/d2 --sft_seeds 1 2 3 --sft_only   # SFT models, e.g. on a CPU
+    python bench/rl_beyond_imitation.py --out outputs/d2 --sft_seeds 1 2 3 ...   # then GRPO from each (same request:
+                                                                                 # the saved SFT models are reused)
 
 Every stage is the recipe a user runs (``recipes/sft.py``, ``recipes/grpo.py``), as a subprocess; GRPO runs go in
 parallel. Writes ``results.json`` (settings, every stage's summary, the reward curves) under ``--out`` (and with
@@ -81,6 +84,22 @@ def finish(proc: subprocess.Popen, out: Path, name: str) -> dict:
     return summary
 
 
+def sft_name(steps: int, seed: int) -> str:
+    """The SFT stage's name: ``sft_1500`` for the trainer's default seed (as in the earlier runs' records)."""
+    return f"sft_{steps}" if seed == 42 else f"sft_{steps}_seed{seed}"
+
+
+def portable(cmd: list[str], out: Path) -> list[str]:
+    """A stage's command with ``--out`` written as ``$OUT``: the same request on another machine compares equal."""
+    return [arg.replace(str(out), "$OUT") for arg in cmd]
+
+
+def saved_command(out: Path, name: str) -> list[str] | None:
+    """The command that trained the finished stage ``name`` under ``out``, or None."""
+    path = out / name / "command.json"
+    return json.loads(path.read_text()) if path.is_file() and (out / name / "summary.json").is_file() else None
+
+
 def archive(out: Path, path: Path) -> None:
     """``results.json`` and every stage's log, summary, log history and learning curve (and any batch saved for a
     non-finite gradient) in one ``.tar.gz``, for a machine that hands back few files; replaced atomically so that a
@@ -116,6 +135,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         nargs="+",
         default=[1500, 3000],
         help="One SFT run per value (a plateau check); GRPO starts from the first.",
+    )
+    parser.add_argument(
+        "--sft_seeds",
+        type=int,
+        nargs="+",
+        default=[42],
+        help="SFT at the first --sft_steps once per seed (the first seed also at the other lengths), and every GRPO "
+        "arm from each of these models: how much of the gain depends on the SFT model.",
+    )
+    parser.add_argument(
+        "--sft_only",
+        action="store_true",
+        help="Stop after SFT (train the SFT models on one machine, run GRPO on another with the same --out: an SFT "
+        "model whose recorded command matches is reused, any other is trained again).",
     )
     parser.add_argument("--rl_steps", type=int, default=360, help="GRPO optimizer steps (8 per rollout batch).")
     parser.add_argument(
@@ -222,34 +255,59 @@ def main(argv: Sequence[str] | None = None) -> dict:
     grpo = [sys.executable, "recipes/grpo.py", "--config", CONFIG]
     grpo += ["--env_kwargs", env_json, "--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
     grpo += ["--sft_episodes", str(args.demo_episodes), "--eval_every", str(args.eval_every), *args.grpo_flags.split()]
-    procs = {}
-    for steps in args.sft_steps:
-        cmd = [sys.executable, "recipes/sft.py", "--dataset_path", str(out / "demos"), "--env_name", "gridworld"]
+    procs, reused, sft_commands = {}, {}, {}
+    sft_runs = [(steps, args.sft_seeds[0]) for steps in args.sft_steps]
+    sft_runs += [(args.sft_steps[0], seed) for seed in args.sft_seeds[1:]]
+    for steps, seed in sft_runs:
+        name = sft_name(steps, seed)
+        cmd = ["recipes/sft.py", "--dataset_path", str(out / "demos"), "--env_name", "gridworld"]
         cmd += ["--env_kwargs", env_json, "--mode", "behavioral_cloning", "--max_steps", str(steps)]
+        cmd += ["--seed", str(seed)]
         cmd += ["--eval_env_episodes", str(args.eval_episodes), "--eval_strategy", "no"]
-        cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / f"sft_{steps}")]
-        procs[f"sft_{steps}"] = run(cmd, out, f"sft_{steps}", env)
+        cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / name)]
+        # what made the demonstrations belongs to the request too
+        sft_commands[name] = [*portable(cmd, out), "# demos:", demonstrator.name, str(args.demo_episodes)]
+        if saved_command(out, name) == sft_commands[name]:
+            print(f"{name}: reusing the model trained by the same command", flush=True)
+            reused[name] = json.loads((out / name / "summary.json").read_text())
+        else:
+            procs[name] = run([sys.executable, *cmd], out, name, env)
+
+    def done(name: str) -> dict:
+        """Wait for a stage; an SFT model also records the command that trained it (for reuse)."""
+        if name in reused:
+            return reused[name]
+        summary = finish(procs.pop(name), out, name)
+        if name in sft_commands:
+            (out / name / "command.json").write_text(json.dumps(sft_commands[name]))
+        return summary
+
     lr = args.rl_lrs[0] if args.rl_lrs else args.rl_lr_default
-    if not args.no_scratch:
+    if not args.no_scratch and not args.sft_only:
         name = f"grpo_from_scratch_lr{lr:g}"
         cmd = [*grpo, "--learning_rate", str(lr), "--output_dir", str(out / name)]
         if args.scratch_steps is not None:
             cmd += ["--max_steps", str(args.scratch_steps)]
         procs[name] = run([*cmd, *time_limit()], out, name, env)
 
-    # 3. GRPO from the first SFT model, one run per learning rate and per --variant, as soon as that model is saved.
-    first = f"sft_{args.sft_steps[0]}"
-    results["stages"][first] = finish(procs.pop(first), out, first)
-    record()
-    runs = [(f"grpo_from_sft_lr{x:g}", x, []) for x in args.rl_lrs]
-    runs += [(f"grpo_from_sft_{label}", lr, flags.split()) for label, flags in args.variant]
-    for name, run_lr, flags in runs:
-        cmd = [*grpo, "--model_name_or_path", str(out / first), "--learning_rate", str(run_lr)]
-        procs[name] = run([*cmd, "--output_dir", str(out / name), *flags, *time_limit()], out, name, env)
+    # 3. GRPO from the SFT model of every seed (first length), one run per learning rate and per --variant, as soon
+    #    as that model is saved.
+    for seed in args.sft_seeds:
+        first = sft_name(args.sft_steps[0], seed)
+        results["stages"][first] = done(first)
+        record()
+        if args.sft_only:
+            continue
+        suffix = "" if seed == 42 else f"_seed{seed}"
+        runs = [(f"grpo_from_sft{suffix}_lr{x:g}", x, []) for x in args.rl_lrs]
+        runs += [(f"grpo_from_sft{suffix}_{label}", lr, flags.split()) for label, flags in args.variant]
+        for name, run_lr, flags in runs:
+            cmd = [*grpo, "--model_name_or_path", str(out / first), "--learning_rate", str(run_lr)]
+            procs[name] = run([*cmd, "--output_dir", str(out / name), *flags, *time_limit()], out, name, env)
     failed = []
-    for name, proc in procs.items():
+    for name in list(procs):
         try:
-            results["stages"][name] = finish(proc, out, name)
+            results["stages"][name] = done(name)
         except SystemExit as error:  # record the others before failing
             results["stages"][name], failed = {"error": str(error)[-3000:]}, [*failed, str(error)]
         record()

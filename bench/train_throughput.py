@@ -77,7 +77,8 @@ CONFIGS = {
     "mrlm_gpu_defaults_nonblocking": ("mrlm", {"per_device_train_batch_size": 32, **NON_BLOCKING}),
     "mrlm_gpu_defaults_compile": ("mrlm", {"per_device_train_batch_size": 32, **ONE_SHAPE, "compile": True}),
     # torch.compile fusing the norms, SwiGLU and RoPE itself (no Liger, whose Triton calls cost the host about 0.2 ms
-    # each: the profile's LigerRMSNorm host time) around the varlen attention.
+    # each: the profile's LigerRMSNorm host time) around the varlen attention. On an H200 it did not reach a second
+    # step within 150 s, most likely recompiling for each packing (bench/RESULTS.md).
     "mrlm_varlen_compile": ("mrlm", {**FAST, **ONE_SHAPE, "attn": "varlen", "compile": True}),
 }
 # The order of a full run, most needed first, so that a run cut by its budget keeps the headline: ours, TRL's best

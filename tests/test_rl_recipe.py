@@ -147,3 +147,43 @@ def test_grpo_from_sft_gains_on_gridworld_with_more_walls(tmp_path):
     success = json.loads((tmp_path / "results.json").read_text())["held_out_success"]
     assert success["grpo_from_sft_lr0.0003"] >= success["sft_1500"] + 0.05
     assert success["grpo_from_sft_lr0.0003"] > success["grpo_from_scratch_lr0.0003"] + 0.3
+
+
+def test_rl_beyond_imitation_reuses_an_sft_model_only_for_the_same_request(tmp_path, monkeypatch):
+    """--sft_seeds trains one SFT model per seed and starts every GRPO arm from each; a model under --out is reused
+    only when the command that trained it (and what made its demonstrations) matches, wherever --out lies."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rl_beyond_imitation", BENCH / "rl_beyond_imitation.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    launched: list[list[str]] = []
+
+    def fake_run(cmd, out, name, env):
+        launched.append(cmd)
+        return name
+
+    def fake_finish(proc, out, name):
+        (out / name).mkdir(parents=True, exist_ok=True)
+        (out / name / "summary.json").write_text(json.dumps({"stage": name}))
+        return {"stage": name}
+
+    monkeypatch.setattr(script, "run", fake_run)
+    monkeypatch.setattr(script, "finish", fake_finish)
+    monkeypatch.setattr(script, "evaluate_policy", lambda *a, **k: {"success_rate": 1.0})
+
+    def main(out: Path, *flags: str) -> list[str]:
+        launched.clear()
+        script.main(["--out", str(out), "--quick", "--no_scratch", "--sft_seeds", "1", "2", *flags])
+        return [cmd[cmd.index("--output_dir") + 1].rsplit("/", 1)[-1] for cmd in launched]
+
+    first = tmp_path / "cpu" / "rl"
+    assert main(first, "--sft_only") == ["sft_20_seed1", "sft_20_seed2"]
+    moved = tmp_path / "gpu" / "rl"  # carried to another machine: same request, another path
+    moved.parent.mkdir()
+    first.rename(moved)
+    assert main(moved) == ["grpo_from_sft_seed1_lr0.0001", "grpo_from_sft_seed2_lr0.0001"]
+    models = [cmd[cmd.index("--model_name_or_path") + 1] for cmd in launched]
+    assert models == [str(moved / "sft_20_seed1"), str(moved / "sft_20_seed2")]
+    assert main(moved, "--sft_only", "--demonstrator", "wall_blind") == ["sft_20_seed1", "sft_20_seed2"]  # other demos
+    assert main(moved, "--sft_only", "--sft_seeds", "1", "3")[-1] == "sft_20_seed3"
