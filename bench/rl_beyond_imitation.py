@@ -36,6 +36,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,8 +266,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cmd += ["--seed", str(seed)]
         cmd += ["--eval_env_episodes", str(args.eval_episodes), "--eval_strategy", "no"]
         cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / name)]
-        # what made the demonstrations belongs to the request too
-        sft_commands[name] = [*portable(cmd, out), "# demos:", demonstrator.name, str(args.demo_episodes)]
+        # the request includes what made the demonstrations, and the device: on a CUDA machine the recipe packs
+        # sequences (fast_gpu_defaults), so the same steps see about twice the data they see on a CPU
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        sft_commands[name] = [*portable(cmd, out), "# demos:", demonstrator.name, str(args.demo_episodes), device]
         if saved_command(out, name) == sft_commands[name]:
             print(f"{name}: reusing the model trained by the same command", flush=True)
             reused[name] = json.loads((out / name / "summary.json").read_text())

@@ -187,3 +187,5 @@ def test_rl_beyond_imitation_reuses_an_sft_model_only_for_the_same_request(tmp_p
     assert models == [str(moved / "sft_20_seed1"), str(moved / "sft_20_seed2")]
     assert main(moved, "--sft_only", "--demonstrator", "wall_blind") == ["sft_20_seed1", "sft_20_seed2"]  # other demos
     assert main(moved, "--sft_only", "--sft_seeds", "1", "3")[-1] == "sft_20_seed3"
+    monkeypatch.setattr(script.torch.cuda, "is_available", lambda: True)  # packs on a GPU: not the same request
+    assert main(moved, "--sft_only", "--sft_seeds", "1", "3") == ["sft_20_seed1", "sft_20_seed3"]
