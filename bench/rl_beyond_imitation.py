@@ -182,6 +182,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         help="GRPO runs also score the held-out episodes every N steps (success_curve); 0: before and after only.",
     )
     parser.add_argument(
+        "--sft_flags",
+        default="",
+        help="Extra flags of every SFT run, e.g. '--learning_rate 1e-3 --warmup_steps 100' (the recipe's 3e-3 can "
+        "stall behavioral cloning of the tiny model at a loss of ln(4)/2 for hundreds of steps: bench/RESULTS.md).",
+    )
+    parser.add_argument(
         "--grpo_flags",
         default="",
         help="Extra flags of every GRPO run, after recipes/configs/grpo_gridworld_walls.yaml (which holds the batch: "
@@ -265,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cmd += ["--env_kwargs", env_json, "--mode", "behavioral_cloning", "--max_steps", str(steps)]
         cmd += ["--seed", str(seed)]
         cmd += ["--eval_env_episodes", str(args.eval_episodes), "--eval_strategy", "no"]
-        cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / name)]
+        cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / name), *args.sft_flags.split()]
         # the request includes what made the demonstrations, and the device: on a CUDA machine the recipe packs
         # sequences (fast_gpu_defaults), so the same steps see about twice the data they see on a CPU
         device = "cuda" if torch.cuda.is_available() else "cpu"
