@@ -6,7 +6,9 @@ The task is gridworld with walls (5x5, difficulty 1, 15 turns), where behavioral
 bumps into a wall or turns back, so a cloned policy that drifts off the expert's path is in states its data never
 showed (compounding errors); only the environment's reward teaches it to recover. ``--demonstrator wall_blind`` uses
 a weak policy instead (straight toward the goal along the longer axis, blind to walls, a random move with
-probability ``epsilon``).
+probability ``epsilon``). The SFT stage uses the recipe's learning rate unless ``--sft_flags`` says otherwise; at
+difficulty 2 that under-trains the tiny model (bench/RESULTS.md), so compare against ``--sft_flags '--learning_rate 1e-3
+--warmup_steps 100'`` before crediting RL with a gain.
 
     python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run 2 (one H200: about 10 min)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
