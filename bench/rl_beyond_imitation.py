@@ -87,9 +87,14 @@ def finish(proc: subprocess.Popen, out: Path, name: str) -> dict:
     return summary
 
 
+def seed_suffix(seed: int) -> str:
+    """What a stage's name adds for its SFT seed: nothing for the trainer's default (as in the earlier runs' records),
+    so ``sft_1500`` / ``grpo_from_sft_lr0.0003``, else ``sft_1500_seed1`` / ``grpo_from_sft_seed1_lr0.0003``."""
+    return "" if seed == 42 else f"_seed{seed}"
+
+
 def sft_name(steps: int, seed: int) -> str:
-    """The SFT stage's name: ``sft_1500`` for the trainer's default seed (as in the earlier runs' records)."""
-    return f"sft_{steps}" if seed == 42 else f"sft_{steps}_seed{seed}"
+    return f"sft_{steps}{seed_suffix(seed)}"
 
 
 def portable(cmd: list[str], out: Path) -> list[str]:
@@ -265,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     grpo += ["--env_kwargs", env_json, "--max_steps", str(args.rl_steps), "--eval_episodes", str(args.eval_episodes)]
     grpo += ["--sft_episodes", str(args.demo_episodes), "--eval_every", str(args.eval_every), *args.grpo_flags.split()]
     procs, reused, sft_commands = {}, {}, {}
+    # an SFT model's request includes what made the demonstrations, and the device: on a CUDA machine the recipe
+    # packs sequences (fast_gpu_defaults), so the same steps see about twice the data they see on a CPU
+    request = ["# demos:", demonstrator.name, str(args.demo_episodes), "cuda" if torch.cuda.is_available() else "cpu"]
     sft_runs = [(steps, args.sft_seeds[0]) for steps in args.sft_steps]
     sft_runs += [(args.sft_steps[0], seed) for seed in args.sft_seeds[1:]]
     for steps, seed in sft_runs:
@@ -274,10 +282,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cmd += ["--seed", str(seed)]
         cmd += ["--eval_env_episodes", str(args.eval_episodes), "--eval_strategy", "no"]
         cmd += ["--eval_world_model_transitions", "0", "--output_dir", str(out / name), *args.sft_flags.split()]
-        # the request includes what made the demonstrations, and the device: on a CUDA machine the recipe packs
-        # sequences (fast_gpu_defaults), so the same steps see about twice the data they see on a CPU
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        sft_commands[name] = [*portable(cmd, out), "# demos:", demonstrator.name, str(args.demo_episodes), device]
+        sft_commands[name] = [*portable(cmd, out), *request]
         if saved_command(out, name) == sft_commands[name]:
             print(f"{name}: reusing the model trained by the same command", flush=True)
             reused[name] = json.loads((out / name / "summary.json").read_text())
@@ -309,9 +314,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         record()
         if args.sft_only:
             continue
-        suffix = "" if seed == 42 else f"_seed{seed}"
-        runs = [(f"grpo_from_sft{suffix}_lr{x:g}", x, []) for x in args.rl_lrs]
-        runs += [(f"grpo_from_sft{suffix}_{label}", lr, flags.split()) for label, flags in args.variant]
+        prefix = f"grpo_from_sft{seed_suffix(seed)}"
+        runs = [(f"{prefix}_lr{x:g}", x, []) for x in args.rl_lrs]
+        runs += [(f"{prefix}_{label}", lr, flags.split()) for label, flags in args.variant]
         for name, run_lr, flags in runs:
             cmd = [*grpo, "--model_name_or_path", str(out / first), "--learning_rate", str(run_lr)]
             procs[name] = run([*cmd, "--output_dir", str(out / name), *flags, *time_limit()], out, name, env)
