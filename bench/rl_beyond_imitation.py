@@ -12,6 +12,9 @@ difficulty 2 that under-trains the tiny model (bench/RESULTS.md), so compare aga
 
     python bench/rl_beyond_imitation.py --out runs/rl_proof                 # the recorded run 2 (one H200: about 10 min)
     python bench/rl_beyond_imitation.py --out /tmp/p --quick                # a few steps of each stage (CPU smoke)
+    python bench/rl_beyond_imitation.py --out runs/weak --demonstrator wall_blind --sft_seeds 1 2 3 \
+        --sft_flags '--learning_rate 1e-3 --warmup_steps 100' --rl_steps 480 --rl_lrs 3e-4 --scratch_steps 40 \
+        --eval_every 160                                                    # the headline: +16 to +26 (one H200, 9 min)
     python bench/rl_beyond_imitation.py --out runs/d2 --env_kwargs '{"size": 5, "difficulty": 2, "max_turns": 15}' \
         --rl_lrs 3e-4 --scratch_steps 120 --deadline_s 540                  # more walls, done within 9 minutes
     python bench/rl_beyond_imitation.py --out runs/v --no_scratch --rl_lrs 1e-4 \

@@ -222,6 +222,29 @@ def _varlen_mask(batch_size: int, q_length: int, kv_length: int, *args: Any, **k
     return sdpa_mask(batch_size, q_length, kv_length, *args, **kwargs)
 
 
+def packed_sequences(
+    lengths: torch.Tensor, kernel: bool, dtype: torch.dtype, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Sequences of ``lengths`` laid back to back in one row: (the sequence index of each token, position ids that
+    restart at 0 for each sequence, and the attention arguments that keep the sequences apart). With ``kernel`` (the
+    model runs "varlen" on a GPU) those are the boundaries for the packed FlashAttention kernel; otherwise a
+    block-diagonal causal mask, additive so that SDPA and eager attention both take it, and quadratic in the total
+    length: for CPUs and tests."""
+    lengths = lengths.cpu()
+    ends = lengths.cumsum(0)
+    sequence = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    positions = torch.arange(int(ends[-1])) - (ends - lengths)[sequence]
+    if kernel:
+        boundaries = torch.cat([ends.new_zeros(1), ends]).to(device, torch.int32)
+        longest = int(lengths.max())
+        attend = dict(cu_seq_lens_q=boundaries, cu_seq_lens_k=boundaries, max_length_q=longest, max_length_k=longest)
+    else:
+        allowed = (sequence[:, None] == sequence[None, :]).tril()
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+        attend = dict(attention_mask=mask[None, None].to(device))
+    return sequence.to(device), positions.to(device), attend
+
+
 def register_varlen_attention() -> str:
     """Register ``attn_implementation="varlen"`` with ``transformers`` (idempotent); returns the name."""
     from transformers import AttentionInterface
@@ -244,7 +267,8 @@ def base_model(model: torch.nn.Module) -> torch.nn.Module:
 
 @contextmanager
 def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
-    """Within the block a model on SDPA runs attention "varlen" (its decoding step reads a grouped-query cache once);
+    """Within the block a model on SDPA runs attention "varlen" (its decoding step reads a grouped-query cache once,
+    packed rows run the packed kernel);
     its own implementation is back afterwards. Models on other implementations are left alone."""
     base = base_model(model)
     previous = base.config._attn_implementation
@@ -259,14 +283,26 @@ def decoding_attention(model: torch.nn.Module) -> Iterator[None]:
         base.set_attn_implementation(previous)
 
 
+def use_varlen_attention(model: torch.nn.Module, replaces: tuple[str, ...] = ("sdpa",)) -> bool:
+    """Switch a model (or a peft model's base) running one of ``replaces`` to "varlen" for good, where its kernel runs:
+    packed rows then run the packed kernel in every pass, including activation checkpointing's recomputation in the
+    backward, and everything else still runs SDPA. Returns whether the model runs "varlen" now."""
+    base = base_model(model)
+    if base.config._attn_implementation == NAME:
+        return True
+    if not varlen_available() or base.config._attn_implementation not in replaces:
+        return False
+    register_varlen_attention()
+    base.set_attn_implementation(NAME)
+    return True
+
+
 def apply_fast_kernels(model: torch.nn.Module, padding_free: bool = True) -> list[str]:
     """The fast GPU path (figures in bench/RESULTS.md): packed-sequence attention for padding-free batches, and
     Liger's fused RMSNorm/SwiGLU/RoPE kernels if ``liger-kernel`` is installed. Returns what was applied."""
     applied = []
     base = base_model(model)
-    if padding_free and varlen_available() and base.config._attn_implementation in ("sdpa", "eager"):
-        register_varlen_attention()
-        base.set_attn_implementation(NAME)
+    if padding_free and use_varlen_attention(base, ("sdpa", "eager")):
         applied.append("varlen_attention")
     if apply_liger_kernels(base):
         applied.append("liger_kernels")

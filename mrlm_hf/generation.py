@@ -24,6 +24,7 @@ import torch
 from mrlm_hf.attention import (
     base_model,
     decoding_attention,
+    packed_sequences,
     uses_varlen,
     varlen_available,
     window_decoding_available,
@@ -197,30 +198,18 @@ class StaticDecoder:
 
         lengths = torch.tensor([len(p) for p in prompts])
         ends = lengths.cumsum(0)
-        sequence = torch.repeat_interleave(torch.arange(len(prompts)), lengths)
-        positions = torch.arange(int(ends[-1])) - (ends - lengths)[sequence]
+        dtype = next(self.model.parameters()).dtype
+        sequence, positions, attend = packed_sequences(lengths, self._packed_kernel(), dtype, self.device)
         ids = torch.tensor([t for p in prompts for t in p])[None]
-        if self._packed_kernel():
-            boundaries = torch.cat([ends.new_zeros(1), ends]).to(self.device, torch.int32)
-            longest = int(lengths.max())
-            attend = dict(
-                cu_seq_lens_q=boundaries, cu_seq_lens_k=boundaries, max_length_q=longest, max_length_k=longest
-            )
-        else:  # block-diagonal causal mask, additive so that SDPA and eager attention both take it
-            allowed = (sequence[:, None] == sequence[None, :]).tril()
-            dtype = next(self.model.parameters()).dtype
-            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
-            attend = dict(attention_mask=mask[None, None].to(self.device))
         output = self.model(
             input_ids=ids.to(self.device),
-            position_ids=positions[None].to(self.device),
+            position_ids=positions[None],
             **{self._cache_arg: DynamicCache()},
             use_cache=True,
             logits_to_keep=(ends - 1).to(self.device),
             **attend,
         )
-        sequence = sequence.to(self.device)
-        columns = (width - lengths.to(self.device))[sequence] + positions.to(self.device)
+        columns = (width - lengths.to(self.device))[sequence] + positions
 
         def place(target: torch.Tensor, rows: torch.Tensor, source: torch.Tensor) -> None:
             target[rows[sequence], :, columns] = source[0].transpose(0, 1)

@@ -37,6 +37,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
+from mrlm_hf.attention import packed_sequences, use_varlen_attention
 from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
 from mrlm_hf.config import checkpointing_alias_field, resolve_activation_checkpointing
@@ -419,6 +420,20 @@ class MultiTurnRollout:
         episode.env_mask.extend([0] * len(delta))
 
 
+def padding_free_field() -> Any:
+    """The ``padding_free`` field of the RL configs (``PackedLogProbs``)."""
+    return field(
+        default=None,
+        metadata={
+            "help": "Score each training batch with its sequences packed in one row, without padding (PyTorch's "
+            "packed FlashAttention kernel): no compute on padding, and no masked SDPA, whose memory-efficient "
+            "backward gave NaN gradients on bf16 GRPO batches (bench/RESULTS.md). None: where that kernel runs (a "
+            "CUDA GPU, an SDPA model); True: also elsewhere, through a block-diagonal mask (quadratic in the "
+            "batch's tokens: for tests); False: TRL's padded batches."
+        },
+    )
+
+
 # --------------------------------------------------------------------------- the trainer
 @dataclass
 class EnvGRPOConfig(GRPOConfig):
@@ -446,6 +461,7 @@ class EnvGRPOConfig(GRPOConfig):
             "the partial sum of its rewards, which a per-step cost makes higher than a failure played to the end)."
         },
     )
+    padding_free: bool | None = padding_free_field()
     max_nonfinite_grad_steps: int = field(
         default=10,
         metadata={
@@ -484,7 +500,10 @@ class EnvGRPOConfig(GRPOConfig):
 
 @dataclass
 class EnvRLOOConfig(RLOOConfig):
-    """``RLOOConfig`` whose ``bf16`` default follows the machine (TRL's default, True, raises on a CPU)."""
+    """``RLOOConfig`` whose ``bf16`` default follows the machine (TRL's default, True, raises on a CPU), and which scores
+    training batches padding-free (``padding_free``, as ``EnvGRPOConfig``)."""
+
+    padding_free: bool | None = padding_free_field()
 
     gradient_checkpointing: bool | None = checkpointing_alias_field()
 
@@ -494,7 +513,95 @@ class EnvRLOOConfig(RLOOConfig):
         super().__post_init__()
 
 
-class EnvRLOOTrainer(RecordsMetrics, RLOOTrainer):
+class PackedLogProbs:
+    """Per-token log-probabilities of TRL's GRPO/RLOO batches computed with the sequences packed in one row.
+
+    TRL scores a batch as padded rows (left-padded prompt, right-padded completion) under a padding mask. On a GPU
+    that is SDPA's memory-efficient kernel, whose backward returned NaN gradients for whole generation batches of a
+    bf16 GRPO run while eager attention and fp32 gave finite ones on the same saved batches (bench/RESULTS.md); and
+    every padded position costs compute. Here each chunk of rows is packed back to back (``packed_sequences``),
+    scored through TRL's fused LM head (``fused_lm_head=True``: log-probabilities and entropies, temperature
+    applied) and put back in TRL's (rows, completion) layout, zero at padding. Position ids restart at 0 for each
+    sequence, as in generation (TRL's padded pass counts the left padding; rotary attention sees the same relative
+    positions either way). Falls back to TRL's path for inputs it does not handle: images, a MoE aux loss, rows
+    whose real tokens are not one contiguous span."""
+
+    def _packs(
+        self, model: Any, attention_mask: torch.Tensor, logits_to_keep: int, extra: dict[str, Any]
+    ) -> tuple[bool, bool]:
+        """(pack this call, with the packed kernel)."""
+        setting = getattr(self.args, "padding_free", None)
+        if setting is False or any(value is not None for value in extra.values()):
+            return False, False
+        mask = attention_mask.bool()
+        starts = mask[:, 0].long() + (mask[:, 1:] & ~mask[:, :-1]).sum(1)  # spans of real tokens per row
+        prompted = mask[:, : mask.size(1) - logits_to_keep].any(1)  # a completion token always has one before it
+        if not bool(((starts <= 1) & prompted).all()):
+            return False, False
+        # The packed kernel needs the model on "varlen" in every pass (activation checkpointing recomputes the forward
+        # in the backward), so an SDPA model is switched for good; its other calls still run SDPA.
+        kernel = use_varlen_attention(self.accelerator.unwrap_model(model))
+        return kernel or bool(setting), kernel
+
+    def _get_per_token_logps_and_entropies(
+        self,
+        model,
+        input_ids,
+        attention_mask,
+        logits_to_keep,
+        batch_size=None,
+        compute_entropy=False,
+        compute_aux_loss=False,
+        **extra,
+    ):
+        pack, kernel = (False, False) if compute_aux_loss else self._packs(model, attention_mask, logits_to_keep, extra)
+        if not pack:
+            return super()._get_per_token_logps_and_entropies(
+                model,
+                input_ids,
+                attention_mask,
+                logits_to_keep,
+                batch_size=batch_size,
+                compute_entropy=compute_entropy,
+                compute_aux_loss=compute_aux_loss,
+                **extra,
+            )
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            rows = slice(start, start + batch_size)
+            lp, ent = self._packed_chunk(model, input_ids[rows], attention_mask[rows].bool(), logits_to_keep, kernel)
+            logps.append(lp)
+            entropies.append(ent)
+        return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, None  # entropy: asked of TRL's head
+
+    def _packed_chunk(
+        self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor, logits_to_keep: int, kernel: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        tokens = input_ids[mask]  # row by row, each row's real tokens in order
+        scored = mask.clone()
+        scored[:, : mask.size(1) - logits_to_keep] = False  # completion tokens only, as TRL's labels
+        labels = tokens.masked_fill(~scored[mask], -100)
+        dtype = next(model.parameters()).dtype
+        _, positions, attend = packed_sequences(mask.sum(1), kernel, dtype, input_ids.device)
+        with self.accelerator.autocast():
+            out = model(
+                input_ids=tokens[None], position_ids=positions[None], labels=labels[None], fused_lm_head=True, **attend
+            )
+        # out.log_probs[0, i - 1] scores packed token i; a completion token's packed index is its rank in the mask
+        index = (mask.flatten().cumsum(0) - 1).view(mask.shape)[:, -logits_to_keep:]
+        completion = scored[:, -logits_to_keep:]
+        previous = index[completion] - 1
+
+        def unpack(values: torch.Tensor | None) -> torch.Tensor | None:
+            if values is None:
+                return None
+            return values.new_zeros(completion.shape).masked_scatter(completion, values[0, previous])
+
+        return unpack(out.log_probs), unpack(out.entropy)
+
+
+class EnvRLOOTrainer(RecordsMetrics, PackedLogProbs, RLOOTrainer):
     """TRL's ``RLOOTrainer`` with ``record_metrics``, so that callbacks (held-out evaluation every N steps) log with
     it as they do with ``EnvGRPOTrainer``; single-turn (``EnvReward``): TRL 1.16's RLOO has no rollout hook."""
 
@@ -505,7 +612,7 @@ def _default_bf16(config: Any) -> None:
         config.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not config.use_cpu
 
 
-class EnvGRPOTrainer(RecordsMetrics, GRPOTrainer):
+class EnvGRPOTrainer(RecordsMetrics, PackedLogProbs, GRPOTrainer):
     """``GRPOTrainer`` with multi-turn environment rollouts (``MultiTurnRollout``) and an optional BC regulariser.
 
     Why a subclass: TRL's ``rollout_func`` receives the prompts only, but an episode needs its row's environment

@@ -137,9 +137,9 @@ def test_static_decoder_follows_a_peft_model_as_its_adapter_trains():
 
 
 def test_left_padded_bf16_batches_give_finite_gradients():
-    """GRPO scores left-padded prompt + completion batches, where a padding query has no key to attend to. On the
-    H200 (torch 2.11, bf16 autocast, SDPA) such empty rows give finite gradients: they are not the cause of the
-    occasional NaN gradient of long GRPO runs (bench/RESULTS.md), which ``NonFiniteGradientGuard`` skips."""
+    """A left-padded batch, where a padding query has no key to attend to, gives finite gradients under bf16 SDPA on
+    the H200 (torch 2.11). Empty rows alone are not the trigger: the GRPO batches whose padded SDPA backward did give
+    NaN (replayed with bench/replay_nonfinite.py, bench/RESULTS.md) were longer; those are scored padding-free now."""
     tokenizer = make_tokenizer("chatml")
     model = build_model(tokenizer, hidden_size=128, intermediate_size=512, num_heads=4, num_kv_heads=4).cuda()
     g = torch.Generator().manual_seed(0)
@@ -156,3 +156,40 @@ def test_left_padded_bf16_batches_give_finite_gradients():
     logps = logits.log_softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
     (-(logps * mask[:, 1:]).sum() / mask[:, 1:].sum()).backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_grpo_scores_padding_free_on_the_gpu_close_to_fp32_padded(tmp_path):
+    """On a GPU EnvGRPOTrainer packs by default (PyTorch's packed FlashAttention kernel), with activation checkpointing
+    on (TRL's default): in bf16 the log-probabilities of a long padded GRPO-shaped batch follow an fp32 padded
+    computation done here independently, and the gradient is finite and points the same way as that computation's."""
+    from conftest import grpo_config
+    from test_rl_packing import padded_batch
+
+    from mrlm_hf.rl import EnvGRPOTrainer, env_prompt_dataset
+
+    tokenizer = make_tokenizer("chatml")
+    model = build_model(tokenizer, hidden_size=128, intermediate_size=512, num_heads=4, num_kv_heads=4)
+    args = grpo_config(tmp_path, use_cpu=False, bf16=True, temperature=0.7)
+    trainer = EnvGRPOTrainer(model, args, env_prompt_dataset("gridworld", 2, seed=0), tokenizer)
+    assert trainer.args.activation_checkpointing
+    g = torch.Generator().manual_seed(0)
+    prompts = torch.randint(60, 85, (32,), generator=g).tolist()
+    completions = torch.randint(10, 620, (32,), generator=g).tolist()
+    ids, mask, keep = padded_batch(prompts, completions)
+    ids, mask = ids.cuda(), mask.cuda()
+    model = trainer.model.cuda().train()
+    model.gradient_checkpointing_enable()
+    assert trainer._packs(model, mask, keep, {}) == (True, True)
+    real = mask[:, -keep:].bool()
+    logps, _, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, keep, compute_entropy=True)
+    (-(logps * real).sum() / real.sum()).backward()
+    ours = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert torch.isfinite(ours).all()
+    model.zero_grad(set_to_none=True)
+    model.set_attn_implementation("sdpa")
+    logits = model(input_ids=ids, attention_mask=mask).logits.float()[:, -keep - 1 : -1] / 0.7
+    reference = logits.log_softmax(-1).gather(-1, ids[:, -keep:, None])[..., 0]
+    (-(reference * real).sum() / real.sum()).backward()
+    theirs = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    torch.testing.assert_close(logps[real].float().detach(), reference[real].detach(), rtol=0, atol=0.1)
+    assert torch.nn.functional.cosine_similarity(ours, theirs, dim=0) > 0.99
