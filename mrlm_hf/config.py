@@ -325,10 +325,7 @@ class TrajectorySFTConfig(SFTConfig):
             self.packing = chosen["packing"] = fast
         if self.activation_checkpointing is None and self.gradient_checkpointing is None:
             self.activation_checkpointing = chosen["activation_checkpointing"] = not fast
-        if self.ddp_find_unused_parameters is None:
-            self.ddp_find_unused_parameters = chosen["ddp_find_unused_parameters"] = False
-        if self.ddp_broadcast_buffers is None:
-            self.ddp_broadcast_buffers = chosen["ddp_broadcast_buffers"] = False
+        chosen.update(choose_ddp_defaults(self))
         _log_once(
             "TrajectorySFTConfig chose "
             + ", ".join(f"{name}={value}" for name, value in chosen.items())
@@ -354,6 +351,19 @@ def checkpointing_alias_field() -> Any:
     moves to ``resolve_activation_checkpointing(config, default=True)``: unset here, so that a value is the user's."""
     help_ = "Deprecated alias of activation_checkpointing (transformers 5.24); with neither set, checkpointing is on."
     return field(default=None, metadata={"help": help_, "nargs": "?", "const": True})
+
+
+def choose_ddp_defaults(config: Any) -> dict[str, bool]:
+    """DDP settings left ``None`` become false: ``find_unused_parameters`` (every parameter of a causal LM takes part in
+    the loss, so the search that transformers turns on whenever activation checkpointing is off is wasted each step;
+    a parameter outside the loss then fails loudly in DDP) and ``broadcast_buffers`` (a causal LM's buffers, such as
+    rotary frequencies, are the same on every process). A value the user set is kept. Returns what was chosen."""
+    chosen = {}
+    for name in ("ddp_find_unused_parameters", "ddp_broadcast_buffers"):
+        if getattr(config, name) is None:
+            setattr(config, name, False)
+            chosen[name] = False
+    return chosen
 
 
 def resolve_activation_checkpointing(config: Any, default: bool | None = None) -> None:

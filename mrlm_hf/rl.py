@@ -40,7 +40,7 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from mrlm_hf.attention import packed_sequences, use_varlen_attention
 from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
-from mrlm_hf.config import checkpointing_alias_field, resolve_activation_checkpointing
+from mrlm_hf.config import checkpointing_alias_field, choose_ddp_defaults, resolve_activation_checkpointing
 from mrlm_hf.envs import TextEnv, make_env
 from mrlm_hf.policies import TransformersPolicy, _cut_at, end_of_turn_token_ids
 from mrlm_hf.rollout import map_envs
@@ -437,7 +437,8 @@ def padding_free_field() -> Any:
 # --------------------------------------------------------------------------- the trainer
 @dataclass
 class EnvGRPOConfig(GRPOConfig):
-    """``GRPOConfig`` plus multi-turn rollouts on mrlm_hf environments and the behavioral-cloning regulariser."""
+    """``GRPOConfig`` plus multi-turn rollouts on mrlm_hf environments, the behavioral-cloning regulariser, padding-free
+    scoring of training batches (``padding_free``) and the non-finite-gradient guard."""
 
     rollout_decoder: str = field(
         default="generate",
@@ -489,7 +490,7 @@ class EnvGRPOConfig(GRPOConfig):
     gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     def __post_init__(self) -> None:
-        _default_bf16(self)
+        _machine_defaults(self)
         resolve_activation_checkpointing(self, default=True)  # TRL's default, on
         if self.sft_weight < 0:
             raise ValueError(f"sft_weight must be >= 0; got {self.sft_weight}.")
@@ -508,7 +509,7 @@ class EnvRLOOConfig(RLOOConfig):
     gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     def __post_init__(self) -> None:
-        _default_bf16(self)
+        _machine_defaults(self)
         resolve_activation_checkpointing(self, default=True)  # TRL's default, on
         super().__post_init__()
 
@@ -606,10 +607,12 @@ class EnvRLOOTrainer(RecordsMetrics, PackedLogProbs, RLOOTrainer):
     it as they do with ``EnvGRPOTrainer``; single-turn (``EnvReward``): TRL 1.16's RLOO has no rollout hook."""
 
 
-def _default_bf16(config: Any) -> None:
-    """``bf16=None`` means: on where CUDA supports it and ``use_cpu`` is off (as ``TrajectorySFTConfig`` does)."""
+def _machine_defaults(config: Any) -> None:
+    """``bf16=None`` means: on where CUDA supports it and ``use_cpu`` is off (as ``TrajectorySFTConfig`` does); and
+    the DDP settings left unset are chosen as for SFT (``choose_ddp_defaults``)."""
     if config.bf16 is None and not config.fp16:
         config.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not config.use_cpu
+    choose_ddp_defaults(config)
 
 
 class EnvGRPOTrainer(RecordsMetrics, PackedLogProbs, GRPOTrainer):

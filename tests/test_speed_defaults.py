@@ -215,3 +215,15 @@ def test_recipe_renamed_fields_keep_their_old_names(monkeypatch):
     env_args, args, _ = make_parser().parse_args_and_config(["--dataset_episodes", "5", "--use_cpu", "--packing"])
     assert env_args.dataset_episodes == 5
     assert args.packing is True  # a bare flag still means true now that unset means "choose for me"
+
+
+@pytest.mark.parametrize("index", range(2))
+def test_rl_trainers_skip_the_unused_parameter_search_unless_asked(tmp_path, index):
+    """GRPO and RLOO choose SFT's DDP settings: no unused-parameter search (transformers turns it on whenever
+    activation checkpointing is off, as in the gridworld GRPO config) and no buffer broadcast; a set value is kept."""
+    cls = rl_and_recipe_configs()[index]
+    base = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, activation_checkpointing=False)
+    chosen = cls(**base)
+    assert chosen.ddp_find_unused_parameters is False and chosen.ddp_broadcast_buffers is False
+    kept = cls(**base, ddp_find_unused_parameters=True, ddp_broadcast_buffers=True)
+    assert kept.ddp_find_unused_parameters is True and kept.ddp_broadcast_buffers is True
