@@ -48,7 +48,7 @@ def replay(folder: Path, config: dict, repeats: int) -> dict:
                     "output_dir": str(folder / "replay"),
                     "use_cpu": not cuda,
                     "bf16": precision == "bf16",
-                    "padding_free": padding_free if cuda else padding_free or False,
+                    "padding_free": padding_free,
                     "report_to": "none",
                     "save_strategy": "no",
                     "activation_checkpointing": False,

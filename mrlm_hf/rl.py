@@ -37,7 +37,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-from mrlm_hf.attention import packed_sequences, use_varlen_attention
+from mrlm_hf.attention import packed_sequences, use_varlen_attention, varlen_available
 from mrlm_hf.callbacks import NonFiniteGradientGuard, RecordsMetrics
 from mrlm_hf.chat import Message, render_generation_prompt, trajectory_messages
 from mrlm_hf.config import checkpointing_alias_field, choose_ddp_defaults, resolve_activation_checkpointing
@@ -533,6 +533,8 @@ class PackedLogProbs:
         """(pack this call, with the packed kernel)."""
         setting = getattr(self.args, "padding_free", None)
         if setting is False or any(value is not None for value in extra.values()):
+            return False, False
+        if not setting and not varlen_available():  # the default without the kernel: TRL's path, nothing to check
             return False, False
         mask = attention_mask.bool()
         starts = mask[:, 0].long() + (mask[:, 1:] & ~mask[:, :-1]).sum(1)  # spans of real tokens per row
